@@ -1,0 +1,175 @@
+"""The single source of every address, port, topic name and folder.
+
+Everything is read from environment variables with the prefix ``TRANSITSTREAM_`` and ``__`` for
+nesting (``TRANSITSTREAM_KAFKA__PORT=19092``), or from a ``.env`` file in the working directory.
+Nothing else in the package hard-codes a port or a topic: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transitstream.errors import ConfigError
+
+ENV_PREFIX = "TRANSITSTREAM_"
+
+
+def project_root() -> Path:
+    """The repository folder when the package is used from a checkout, else the cwd.
+
+    Relative folders in Settings are resolved against it, so a notebook run from `notebooks/`
+    and a CLI run from the repository root share one state folder.
+    """
+    candidate = Path(__file__).resolve().parents[1]
+    if (candidate / "pyproject.toml").is_file():
+        return candidate
+    return Path.cwd()
+
+
+class KafkaSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    metrics_port: int = Field(9404, ge=1, le=65535, description="JMX exporter (Prometheus)")
+    heap_mb: int = Field(512, ge=128, description="broker heap; 512 MB suits a laptop")
+    version: str = "4.1.1"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class RegistrySettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=1, le=65535)
+    topic: str = "_schemas"
+    default_compatibility: str = "BACKWARD"
+    url_override: str | None = Field(
+        None, description="point at another registry (e.g. Confluent's) instead of ours"
+    )
+
+    @property
+    def url(self) -> str:
+        return self.url_override or f"http://{self.host}:{self.port}"
+
+
+class PostgresSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(5432, ge=1, le=65535)
+    user: str = "transitstream"
+    password: SecretStr = SecretStr("transitstream")
+    database: str = "transitstream"
+    bin_dir: Path | None = Field(None, description="folder of initdb/postgres; found if unset")
+    shared_buffers: str = "128MB"
+
+    def conninfo(self, database: str | None = None) -> str:
+        """A libpq connection string; the password stays out of logs via `masked_conninfo`."""
+        return (
+            f"host={self.host} port={self.port} dbname={database or self.database} "
+            f"user={self.user} password={self.password.get_secret_value()}"
+        )
+
+    def masked_conninfo(self) -> str:
+        return f"postgresql://{self.user}:***@{self.host}:{self.port}/{self.database}"
+
+
+class PrometheusSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(9090, ge=1, le=65535)
+    scrape_interval: str = "5s"
+    retention: str = "2d"
+    binary: str = "prometheus"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class GrafanaSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+
+
+class ServiceSettings(BaseModel):
+    """A FastAPI service of ours: where it listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class TopicSettings(BaseModel):
+    """Topic names. Their partitions, cleanup and retention live in `infra.topics`."""
+
+    position: str = "vehicle.position.v1"
+    position_dlq: str = "vehicle.position.dlq"
+    enriched: str = "vehicle.enriched.v1"
+    eta: str = "stop.eta.v1"
+    anomaly: str = "vehicle.anomaly.v1"
+    projector_dlq: str = "projector.dlq"
+    partitions: int = Field(3, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    state_dir: Path = Field(Path(".transitstream/state"), description="data, logs and PIDs")
+    jars_dir: Path = Field(Path(".transitstream/jars"), description="JVM jars from Maven")
+    java: str = Field("java", description="java binary; JAVA_HOME/bin/java is preferred if set")
+    startup_timeout_s: float = Field(90.0, gt=0)
+
+    kafka: KafkaSettings = KafkaSettings()
+    registry: RegistrySettings = RegistrySettings()
+    postgres: PostgresSettings = PostgresSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    grafana: GrafanaSettings = GrafanaSettings()
+    ingest: ServiceSettings = ServiceSettings(port=8000)
+    api: ServiceSettings = ServiceSettings(port=8080)
+    topics: TopicSettings = TopicSettings()
+
+    def model_post_init(self, __context: Any) -> None:
+        root = project_root()
+        if not self.state_dir.is_absolute():
+            self.state_dir = root / self.state_dir
+        if not self.jars_dir.is_absolute():
+            self.jars_dir = root / self.jars_dir
+
+    def kafka_config(self, **extra: Any) -> dict[str, Any]:
+        """librdkafka's dotted config, built in this one place."""
+        return {"bootstrap.servers": self.kafka.bootstrap_servers, **extra}
+
+    def registry_config(self) -> dict[str, Any]:
+        return {"url": self.registry.url}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning a malformed `TRANSITSTREAM_*` value into an error that names it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            var = ENV_PREFIX + "__".join(loc).upper()
+            problems.append(f"{var}={err.get('input')!r}: {err['msg']}")
+        raise ConfigError(
+            "invalid setting(s):\n  " + "\n  ".join(problems) + "\nfix or unset the variable(s)."
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""The native stack: Kafka, the schema registry, Postgres and Prometheus as local processes."""
