@@ -128,8 +128,10 @@ class Settings(BaseSettings):
 
     state_dir: Path = Field(Path(".transitstream/state"), description="data, logs and PIDs")
     jars_dir: Path = Field(Path(".transitstream/jars"), description="JVM jars from Maven")
+    gtfs_path: Path = Field(Path("data/gtfs/carta.zip"), description="GTFS feed folder or zip")
     java: str = Field("java", description="java binary; JAVA_HOME/bin/java is preferred if set")
     startup_timeout_s: float = Field(90.0, gt=0)
+    progress_log: Path = Field(Path("progress_log.md"), description="milestone checkpoints")
 
     kafka: KafkaSettings = KafkaSettings()
     registry: RegistrySettings = RegistrySettings()
@@ -146,6 +148,10 @@ class Settings(BaseSettings):
             self.state_dir = root / self.state_dir
         if not self.jars_dir.is_absolute():
             self.jars_dir = root / self.jars_dir
+        if not self.progress_log.is_absolute():
+            self.progress_log = root / self.progress_log
+        if not self.gtfs_path.is_absolute():
+            self.gtfs_path = root / self.gtfs_path
 
     def kafka_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka's dotted config, built in this one place."""
@@ -173,3 +179,19 @@ def load_settings(**overrides: Any) -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """Settings as `TRANSITSTREAM_*` variables, so a child process sees exactly our Settings."""
+    env: dict[str, str] = {}
+    for name, value in settings:
+        if isinstance(value, BaseModel):
+            for sub, subvalue in value:
+                if subvalue is None:
+                    continue
+                if isinstance(subvalue, SecretStr):
+                    subvalue = subvalue.get_secret_value()
+                env[f"{ENV_PREFIX}{name}__{sub}".upper()] = str(subvalue)
+        elif value is not None:
+            env[f"{ENV_PREFIX}{name}".upper()] = str(value)
+    return env

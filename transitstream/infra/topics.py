@@ -63,9 +63,7 @@ class TopicReport:
     grown: list[str] = field(default_factory=list)
 
 
-def ensure_topics(
-    admin: AdminClient, specs: list[TopicSpec], timeout: float = 30.0
-) -> TopicReport:
+def ensure_topics(admin: AdminClient, specs: list[TopicSpec], timeout: float = 30.0) -> TopicReport:
     """Create missing topics, grow partitions and converge configs; never delete anything."""
     report = TopicReport()
     existing = admin.list_topics(timeout=timeout).topics
@@ -84,9 +82,7 @@ def ensure_topics(
                     raise InfraError(f"could not create topic {name}: {exc}") from exc
                 report.existing.append(name)
     present = [s for s in specs if s.name in existing]
-    grow = [
-        s for s in present if len(existing[s.name].partitions) < s.partitions
-    ]
+    grow = [s for s in present if len(existing[s.name].partitions) < s.partitions]
     if grow:
         for name, fut in admin.create_partitions(
             [NewPartitions(s.name, s.partitions) for s in grow]

@@ -1,0 +1,134 @@
+"""The `transitstream` command. Errors of ours print their fix, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from transitstream.config import get_settings
+from transitstream.errors import TransitStreamError
+from transitstream.infra.report import memory_line, status_table
+
+app = typer.Typer(
+    help="TransitStream: real-time transit telemetry in, arrival predictions out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+infra_app = typer.Typer(
+    help="The native stack: Kafka (KRaft), schema registry, Postgres, Prometheus.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
+app.add_typer(infra_app, name="infra")
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _say(line: str) -> None:
+    console.print(f"  {line}")
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Start every part that is not running, wait until each is ready, print where it runs."""
+    from transitstream.infra import stack
+
+    settings = get_settings()
+    console.print(f"starting the native stack (state in {settings.state_dir}) ...")
+    rows = stack.up(settings, report=_say)
+    console.print(status_table(rows))
+    console.print(memory_line(rows))
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the processes `infra up` started (by their recorded PIDs); data is kept."""
+    from transitstream.infra import stack
+
+    stopped = stack.down(get_settings(), report=_say)
+    console.print(f"stopped {len(stopped)} process(es); data kept in {get_settings().state_dir}")
+
+
+@infra_app.command("status")
+def infra_status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """What runs where, whether it answers, and its resident memory. Exit 1 if not all ready."""
+    from transitstream.infra import stack
+
+    rows = stack.status(get_settings())
+    if as_json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        console.print(status_table(rows))
+        console.print(memory_line(rows))
+    if not all(r.ready for r in rows):
+        raise typer.Exit(1)
+
+
+@infra_app.command("topics")
+def infra_topics() -> None:
+    """Create or converge the pipeline's topics from their one declaration (idempotent)."""
+    from transitstream.infra.kafka import admin
+    from transitstream.infra.topics import declared_topics, ensure_topics
+
+    settings = get_settings()
+    specs = declared_topics(settings)
+    report = ensure_topics(admin(settings), specs)
+    for spec in specs:
+        verb = "created" if spec.name in report.created else "ok"
+        console.print(
+            f"  {spec.name:28} {spec.partitions} partition(s)  {spec.cleanup_policy:8} {verb}"
+        )
+
+
+@infra_app.command("jars")
+def infra_jars() -> None:
+    """Resolve the pinned Kafka jars from Maven Central into the jars folder (idempotent)."""
+    from transitstream.infra.java import fetch_jars
+
+    folder = fetch_jars(get_settings())
+    console.print(f"jars in {folder}: {len(list(folder.glob('*.jar')))}")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations to the read-model database."""
+    from transitstream.db.migrate import migrate
+
+    applied = migrate(get_settings())
+    console.print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@app.command()
+def doctor() -> None:
+    """Check Java, jars, binaries, ports, disk, each service, topics and subjects; print fixes."""
+    from transitstream.infra.doctor import run_checks
+
+    checks = run_checks(get_settings())
+    for c in checks:
+        mark = "[green]ok  [/]" if c.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {c.name:24} {c.detail}")
+        if not c.ok and c.fix:
+            console.print(f"       [bold]fix:[/] {c.fix}")
+    failed = [c for c in checks if not c.ok]
+    console.print(f"\n{len(checks) - len(failed)} ok, {len(failed)} problem(s)")
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except TransitStreamError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

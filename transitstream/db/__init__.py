@@ -1,0 +1,1 @@
+"""The read side's database: connections and versioned schema migrations."""

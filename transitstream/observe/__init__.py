@@ -1,0 +1,1 @@
+"""Observability: metrics helpers and the charts the notebooks show."""
