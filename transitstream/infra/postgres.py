@@ -7,9 +7,11 @@ user (Popen's `user=`), and the cluster folder is handed to that user.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -20,8 +22,10 @@ from transitstream.config import Settings
 from transitstream.db.migrate import migrate
 from transitstream.errors import InfraError
 from transitstream.infra.component import Component, Launch, Port
+from transitstream.infra.process import as_user
 
 SUPERUSER = "postgres"
+log = logging.getLogger(__name__)
 
 
 def home(settings: Settings) -> Path:
@@ -60,18 +64,20 @@ def run_as() -> str | None:
 
 
 def _hand_over(path: Path) -> None:
-    """As root, give the cluster folder to `postgres`, which must also reach it."""
+    """As root, give the cluster folder to `postgres`, and let that user pass through its parents.
+
+    Passage (o+x) lets the user reach a path it knows, never list a folder; without it a checkout
+    under a private folder (a 0700 temp dir, say) could not host the cluster.
+    """
     if os.geteuid() != 0:
         return
-    shutil.chown(path, SUPERUSER, SUPERUSER)
-    for sub in path.rglob("*"):
+    for sub in [path, *path.rglob("*")]:
         shutil.chown(sub, SUPERUSER, SUPERUSER)
     for parent in path.parents:
-        if parent.stat().st_mode & 0o001 == 0:
-            raise InfraError(
-                f"the postgres user cannot enter {parent}: run `chmod o+x {parent}` or set "
-                "TRANSITSTREAM_STATE_DIR to a folder it can reach."
-            )
+        mode = parent.stat().st_mode
+        if mode & stat.S_IXOTH == 0:
+            log.warning("letting the postgres user pass through %s (chmod o+x)", parent)
+            parent.chmod(mode | stat.S_IXOTH)
 
 
 def prepare(settings: Settings) -> None:
@@ -97,7 +103,7 @@ def prepare(settings: Settings) -> None:
         ],
         capture_output=True,
         text=True,
-        user=run_as(),
+        **as_user(run_as()),
     )
     if done.returncode != 0:
         raise InfraError(f"initdb failed in {data_dir(settings)}:\n{done.stdout}{done.stderr}")

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -87,6 +88,12 @@ def port_owner(host: str, port: int) -> str | None:
     return "an unknown process"
 
 
+def as_user(user: str | None) -> dict[str, Any]:
+    """Popen arguments that drop to `user` with its own group only (not root's group 0, which
+    folder permissions would otherwise judge us by)."""
+    return {"user": user, "group": user, "extra_groups": []} if user else {}
+
+
 def spawn(
     m: Managed,
     argv: list[str],
@@ -109,7 +116,7 @@ def spawn(
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
-                user=user,
+                **as_user(user),
             )
         except FileNotFoundError as exc:
             raise InfraError(f"{m.name}: cannot run {argv[0]!r}: {exc}") from exc

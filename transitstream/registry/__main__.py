@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -41,6 +43,14 @@ def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     return settings.model_copy(update={"registry": settings.registry.model_copy(update=changes)})
 
 
+def _after_graceful_shutdown(signum: int, frame: FrameType | None) -> None:
+    """Swallow the signal uvicorn re-raises once its graceful shutdown has finished.
+
+    uvicorn restores the previous handler and raises the captured signal again; with Python's
+    default the process would then die by SIGTERM (exit -15) although it stopped cleanly.
+    """
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -67,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _after_graceful_shutdown)
     server.run()
     return 0 if server.started else 1
 
