@@ -106,6 +106,30 @@ class ServiceSettings(BaseModel):
         return f"http://{self.host}:{self.port}"
 
 
+DEV_TOKEN = "transitstream-dev-token"
+
+
+class IngestSettings(ServiceSettings):
+    """The ingestor: who may post, how much at once, and which timestamps are believable."""
+
+    port: int = Field(8000, ge=1, le=65535)
+    tokens: SecretStr = Field(
+        SecretStr(DEV_TOKEN),
+        description="comma-separated device tokens; the default is the documented dev token",
+    )
+    max_batch: int = Field(1000, ge=1, description="events per batch request")
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+    max_future_s: float = Field(120.0, ge=0, description="clock skew tolerated ahead of now")
+    max_past_s: float = Field(2 * 86400.0, ge=0, description="oldest event time accepted")
+    producers: int = Field(4, ge=1, description="transactional producers (concurrent requests)")
+    instance_id: str = Field("ingest-0", description="stable per instance: fences zombies")
+    commit_timeout_s: float = Field(10.0, gt=0)
+    retry_after_s: int = Field(2, ge=1)
+
+    def token_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip())
+
+
 class TopicSettings(BaseModel):
     """Topic names. Their partitions, cleanup and retention live in `infra.topics`."""
 
@@ -129,6 +153,10 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path(".transitstream/state"), description="data, logs and PIDs")
     jars_dir: Path = Field(Path(".transitstream/jars"), description="JVM jars from Maven")
     gtfs_path: Path = Field(Path("data/gtfs/carta.zip"), description="GTFS feed folder or zip")
+    schemas_dir: Path = Field(Path("schemas"), description="Avro schemas (.avsc)")
+    ingest_tokens: SecretStr | None = Field(
+        None, description="TRANSITSTREAM_INGEST_TOKENS: shorthand for ingest.tokens"
+    )
     java: str = Field("java", description="java binary; JAVA_HOME/bin/java is preferred if set")
     startup_timeout_s: float = Field(90.0, gt=0)
     progress_log: Path = Field(Path("progress_log.md"), description="milestone checkpoints")
@@ -138,7 +166,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = PostgresSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     grafana: GrafanaSettings = GrafanaSettings()
-    ingest: ServiceSettings = ServiceSettings(port=8000)
+    ingest: IngestSettings = IngestSettings()
     api: ServiceSettings = ServiceSettings(port=8080)
     topics: TopicSettings = TopicSettings()
 
@@ -152,6 +180,10 @@ class Settings(BaseSettings):
             self.progress_log = root / self.progress_log
         if not self.gtfs_path.is_absolute():
             self.gtfs_path = root / self.gtfs_path
+        if not self.schemas_dir.is_absolute():
+            self.schemas_dir = root / self.schemas_dir
+        if self.ingest_tokens is not None:
+            self.ingest.tokens = self.ingest_tokens
 
     def kafka_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka's dotted config, built in this one place."""
@@ -184,14 +216,18 @@ def get_settings() -> Settings:
 def to_env(settings: Settings) -> dict[str, str]:
     """Settings as `TRANSITSTREAM_*` variables, so a child process sees exactly our Settings."""
     env: dict[str, str] = {}
+
+    def put(name: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"{ENV_PREFIX}{name}".upper()] = str(value)
+
     for name, value in settings:
         if isinstance(value, BaseModel):
             for sub, subvalue in value:
-                if subvalue is None:
-                    continue
-                if isinstance(subvalue, SecretStr):
-                    subvalue = subvalue.get_secret_value()
-                env[f"{ENV_PREFIX}{name}__{sub}".upper()] = str(subvalue)
-        elif value is not None:
-            env[f"{ENV_PREFIX}{name}".upper()] = str(value)
+                put(f"{name}__{sub}", subvalue)
+        else:
+            put(name, value)
     return env

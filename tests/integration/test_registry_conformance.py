@@ -30,18 +30,6 @@ from transitstream.config import Settings
 
 pytestmark = pytest.mark.integration
 
-import os  # noqa: E402  TEMP-DEV
-
-if os.environ.get("TS_DEV_KAFKA"):  # TEMP-DEV: remove before handing back
-
-    @pytest.fixture(scope="session")
-    def stack() -> Settings:
-        from transitstream.config import load_settings
-
-        host, port = os.environ["TS_DEV_KAFKA"].rsplit(":", 1)
-        return load_settings(kafka={"host": host, "port": int(port)})
-
-
 MEDIA = "application/vnd.schemaregistry.v1+json"
 V1 = {
     "type": "record",

@@ -19,6 +19,7 @@ from transitstream.gtfs import (
     active_service_ids,
     default_service_date,
     format_gtfs_time,
+    haversine_m,
     load_feed,
     parse_gtfs_time,
     service_day_start,
@@ -56,8 +57,8 @@ MINI = {
         "T1,08:00:00,08:00:00,A,1,0,1\n"
         "T1,,,B,2,300,0\n"
         "T1,08:10:00,08:11:00,C,3,1000,1\n"
-        "T2,07:30:00,07:30:00,A,5,,\n"
         "T2, 7:40:00,,C,10,,\n"
+        "T2,07:30:00,07:30:00,A,5,,\n"
         "T3,24:50:00,24:50:00,C,1,,\n"
         "T3,25:10:00,25:10:00,A,2,,\n"
     ),
@@ -192,6 +193,52 @@ def test_blank_times_interpolate_by_index_without_distances(tmp_path: Path) -> N
     )
     feed = load_feed(write_feed(tmp_path / "f", files))
     assert [st.arrival_s - 8 * 3600 for st in feed.stop_times["T1"]] == [0, 180, 360, 540]
+
+
+# Shape S1 runs A -> B -> C with shape_dist_traveled in kilometres; B is 910.9 m from A.
+SHAPED = {
+    "shapes.txt": (
+        "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence,shape_dist_traveled\n"
+        "S1,35.0,-85.0,1,0\nS1,35.0,-84.995,2,0.4555\nS1,35.0,-84.99,3,0.9109\n"
+        "S1,35.01,-84.99,4,2.0228\n"
+    ),
+    "trips.txt": "route_id,service_id,trip_id,shape_id\nR1,WK,T1,S1\nR1,WK,T2,S1\nR1,WK,T3,S1\n",
+    "stop_times.txt": (
+        "trip_id,arrival_time,departure_time,stop_id,stop_sequence,shape_dist_traveled\n"
+        "T1,08:00:00,08:00:00,A,1,0\nT1,08:01:00,08:01:00,B,2,0.9109\n"
+        "T1,08:02:00,08:02:00,C,3,2.0228\n"
+        "T2,09:00:00,09:00:00,A,1,0\nT2,09:01:00,09:01:00,B,2,1.9\n"
+        "T2,09:02:00,09:02:00,C,3,2.0228\n"
+        "T3,10:00:00,10:00:00,A,1,\nT3,10:01:00,10:01:00,B,2,\nT3,10:02:00,10:02:00,C,3,\n"
+    ),
+}
+
+
+def test_stop_distances_from_the_field_in_any_unit_else_matched(tmp_path: Path) -> None:
+    feed = load_feed(write_feed(tmp_path / "shaped", {**MINI, **SHAPED}))
+    ab = haversine_m(35.0, -85.0, 35.0, -84.99)
+    expected = [0.0, ab, ab + haversine_m(35.0, -84.99, 35.01, -84.99)]
+    kilometres = trip_shape(feed, "T1")
+    assert kilometres.method == "shape_dist_traveled"
+    assert kilometres.stop_distances_m == pytest.approx(expected, abs=0.5)
+    # T2 claims B is 1.9 km along, which is 990 m from B: the field is ignored.
+    wrong = trip_shape(feed, "T2")
+    assert wrong.method == "matched"
+    assert wrong.stop_distances_m == pytest.approx(expected, abs=0.01)
+    blank = trip_shape(feed, "T3")
+    assert blank.method == "matched" and blank.polyline is kilometres.polyline
+
+
+def test_trips_with_fewer_than_two_stops_are_dropped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = dict(MINI)
+    files["trips.txt"] += "R1,WK,LONE,\nR1,WK,EMPTY,\n"
+    files["stop_times.txt"] += "LONE,09:00:00,09:00:00,A,1,,\n"
+    with caplog.at_level(logging.WARNING, logger="transitstream.gtfs"):
+        feed = load_feed(write_feed(tmp_path / "short", files))
+    assert set(feed.trips) == {"T1", "T2", "T3"} == set(feed.stop_times)
+    assert any("dropped 2 trip(s)" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(

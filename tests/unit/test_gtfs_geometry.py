@@ -131,6 +131,8 @@ def test_repeated_vertices_do_not_break_interpolation_or_heading() -> None:
     at_corner = line.point_at(line.cum_m[1])
     assert at_corner.bearing_deg == pytest.approx(0.0, abs=0.01)  # the way it goes on, north
     assert line.point_at(line.cum_m[1] - 1).bearing_deg == pytest.approx(90.0, abs=0.01)
+    ends_still = line_xy((0, 0), (100, 0), (100, 0))
+    assert ends_still.point_at(ends_still.length_m).bearing_deg == pytest.approx(90.0, abs=0.01)
     d, offset, _ = line.project(at_xy(100, 50))
     assert offset == pytest.approx(0.0, abs=1e-6)
     assert d == pytest.approx(line.cum_m[1] + 50.0, rel=2e-3)
@@ -163,6 +165,14 @@ def test_match_stops_on_a_loop_puts_the_terminal_at_both_ends() -> None:
     assert dists[0] == pytest.approx(0.0, abs=1e-6)
     assert dists[-1] == pytest.approx(line.length_m, abs=1e-6)
     assert list(dists) == sorted(dists)
+
+
+def test_match_stops_never_goes_backwards_even_for_stops_out_of_order() -> None:
+    line = line_xy((0, 0), (1000, 0))
+    dists = match_stops(line, [at_xy(800, 5), at_xy(200, 5), at_xy(900, 5)])
+    # The second stop lies behind the first: it is held at the first's place, not sent back.
+    assert dists == pytest.approx([0.8 * line.length_m, 0.8 * line.length_m, 0.9 * line.length_m])
+    assert match_stops(line, []) == ()
 
 
 # --- CARTA's real shapes --------------------------------------------------------------------------

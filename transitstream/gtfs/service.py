@@ -56,7 +56,7 @@ def trip_counts(feed: Feed) -> Counter[str]:
     key = ("trip_counts",)
     if key not in feed.cache:
         feed.cache[key] = Counter(t.service_id for t in feed.trips.values())
-    return feed.cache[key]  # type: ignore[no-any-return]
+    return feed.cache[key]
 
 
 def default_service_date(feed: Feed, near: date | None = None) -> date:

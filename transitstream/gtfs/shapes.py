@@ -42,7 +42,7 @@ def shape_polyline(feed: Feed, shape_id: str) -> Polyline:
     if key not in feed.cache:
         shape = feed.shapes[shape_id]
         feed.cache[key] = Polyline(shape.lats, shape.lons)
-    return feed.cache[key]  # type: ignore[no-any-return]
+    return feed.cache[key]
 
 
 def trip_shape(feed: Feed, trip_id: str) -> TripShape:
@@ -55,7 +55,7 @@ def trip_shape(feed: Feed, trip_id: str) -> TripShape:
     key = ("trip_shape", shape.shape_id if shape else None, stop_ids, dists if shape else None)
     cached = feed.cache.get(key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     points = [(feed.stops[s].lat, feed.stops[s].lon) for s in stop_ids]
     result: TripShape
     if shape is None:

@@ -127,9 +127,11 @@ def up(settings: Settings, report: Report = _quiet) -> list[ComponentStatus]:
 
 
 def down(settings: Settings, report: Report = _quiet) -> list[str]:
-    """Stop, in reverse order, only the processes whose PID files we wrote."""
+    """Stop, in reverse order, only the processes whose PID files we wrote (services first)."""
+    from transitstream.services import SERVICES
+
     stopped = []
-    for c in reversed(COMPONENTS):
+    for c in [*reversed(SERVICES), *reversed(COMPONENTS)]:
         m = c.managed(settings)
         stale = clear_stale(m)
         if stop(m, sig=c.stop_signal):
@@ -155,9 +157,9 @@ class ComponentStatus:
         return asdict(self)
 
 
-def status(settings: Settings) -> list[ComponentStatus]:
+def status(settings: Settings, components: list[Component] | None = None) -> list[ComponentStatus]:
     out = []
-    for c in COMPONENTS:
+    for c in COMPONENTS if components is None else components:
         m = c.managed(settings)
         proc = running_process(m)
         try:

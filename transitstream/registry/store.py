@@ -1,32 +1,24 @@
-"""In-memory registry state, rebuilt from and written through the registry topic.
+"""Registry operations: each write goes to the log first, then into memory.
 
-Every write goes to the log first and is then applied by the very function replay uses, so
-what a restarted registry rebuilds is, by construction, what the running one served. One lock
-serialises writers: ids and version numbers are allocated from the state the lock protects.
+A write changes memory only through `apply`, after Kafka acknowledged it, so a failed write
+leaves no trace and a replay reproduces exactly what was served. The state's lock is held
+across the write: ids and version numbers are allocated from the state it protects.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from transitstream.registry import errors
 from transitstream.registry import records as rec
-from transitstream.registry.compat import (
-    Level,
-    ParsedSchema,
-    PriorVersion,
-    SchemaParseError,
-    check,
-    parse_schema,
-)
+from transitstream.registry.compat import Level, ParsedSchema, PriorVersion, check
+from transitstream.registry.state import LATEST, RegistryState, Version
 
 log = logging.getLogger(__name__)
 
-LATEST = -1
+__all__ = ["LATEST", "RecordLog", "SchemaStore", "Version"]
 
 
 class RecordLog(Protocol):
@@ -35,27 +27,11 @@ class RecordLog(Protocol):
     def append(self, records: Sequence[rec.Record]) -> list[str | None]: ...
 
 
-@dataclass(frozen=True)
-class Version:
-    subject: str
-    version: int
-    schema_id: int
-    deleted: bool
-
-
-class SchemaStore:
+class SchemaStore(RegistryState):
     def __init__(self, log_: RecordLog, default_level: Level) -> None:
+        super().__init__(default_level)
         self._log = log_
-        self._default = default_level
-        self._lock = threading.RLock()
-        self._versions: dict[str, dict[int, Version]] = {}
-        self._by_id: dict[int, ParsedSchema] = {}
-        self._id_of: dict[str, int] = {}  # canonical text -> id
-        self._refs: dict[int, set[tuple[str, int]]] = {}
-        self._levels: dict[str | None, Level] = {}
-        self._max_id = 0
 
-    # ---- replay and apply -------------------------------------------------------------------
     def load(self) -> int:
         count = 0
         for key, value in self._log.replay():
@@ -69,50 +45,6 @@ class SchemaStore:
         )
         return count
 
-    def apply(self, key: bytes | None, value: bytes | None) -> None:
-        change = rec.decode(key, value)
-        with self._lock:
-            if isinstance(change, rec.ConfigChange):
-                if change.level is None:
-                    self._levels.pop(change.subject, None)
-                else:
-                    self._levels[change.subject] = change.level
-            elif isinstance(change, rec.SchemaChange):
-                self._apply_schema(change)
-
-    def _apply_schema(self, change: rec.SchemaChange) -> None:
-        subject_versions = self._versions.setdefault(change.subject, {})
-        old = subject_versions.pop(change.version, None)
-        if old is not None:
-            self._unref(old)
-        if change.tombstone or change.schema is None or change.schema_id is None:
-            if not subject_versions:
-                del self._versions[change.subject]
-            return
-        sid = change.schema_id
-        if sid not in self._by_id:
-            try:
-                parsed = parse_schema(change.schema)
-            except SchemaParseError as exc:
-                log.warning("skipping unparsable schema id %d in the log: %s", sid, exc)
-                return
-            self._by_id[sid] = parsed
-            self._id_of.setdefault(parsed.canonical, sid)
-        subject_versions[change.version] = Version(
-            change.subject, change.version, sid, change.deleted
-        )
-        self._refs.setdefault(sid, set()).add((change.subject, change.version))
-        self._max_id = max(self._max_id, sid)
-
-    def _unref(self, old: Version) -> None:
-        refs = self._refs.get(old.schema_id, set())
-        refs.discard((old.subject, old.version))
-        if not refs:
-            self._refs.pop(old.schema_id, None)
-            gone = self._by_id.pop(old.schema_id, None)
-            if gone is not None and self._id_of.get(gone.canonical) == old.schema_id:
-                del self._id_of[gone.canonical]
-
     def _commit(self, records: Sequence[rec.Record]) -> None:
         outcome = self._log.append(records)
         for (key, value), err in zip(records, outcome, strict=True):
@@ -124,75 +56,7 @@ class SchemaStore:
                 f"{len(failed)} of {len(records)} change(s) not stored in Kafka: {failed[0]}"
             )
 
-    # ---- reads -----------------------------------------------------------------------------
-    def _live(self, subject: str, deleted: bool = False) -> list[Version]:
-        found = self._versions.get(subject, {}).values()
-        return sorted((v for v in found if deleted or not v.deleted), key=lambda v: v.version)
-
-    def subjects(self, deleted: bool = False, deleted_only: bool = False) -> list[str]:
-        with self._lock:
-            out = []
-            for subject in sorted(self._versions):
-                live = bool(self._live(subject))
-                if (deleted_only and not live) or (not deleted_only and (live or deleted)):
-                    out.append(subject)
-            return out
-
-    def versions(self, subject: str, deleted: bool = False) -> list[Version]:
-        with self._lock:
-            found = self._live(subject, deleted)
-            if not found:
-                raise errors.subject_not_found(subject)
-            return found
-
-    def version(self, subject: str, version: int, deleted: bool = False) -> Version:
-        with self._lock:
-            found = self.versions(subject, deleted)
-            if version == LATEST:
-                return found[-1]
-            for v in found:
-                if v.version == version:
-                    return v
-            raise errors.version_not_found(version)
-
-    def schema(self, schema_id: int) -> ParsedSchema:
-        with self._lock:
-            parsed = self._by_id.get(schema_id)
-            if parsed is None:
-                raise errors.schema_not_found(f"Schema {schema_id} not found")
-            return parsed
-
-    def usages(self, schema_id: int, deleted: bool = False) -> list[Version]:
-        with self._lock:
-            self.schema(schema_id)
-            refs = sorted(self._refs.get(schema_id, set()))
-            found = [self._versions[s][v] for s, v in refs]
-            return [v for v in found if deleted or not v.deleted]
-
-    def lookup(self, subject: str, parsed: ParsedSchema, deleted: bool = False) -> Version:
-        with self._lock:
-            for v in reversed(self.versions(subject, deleted)):
-                if self._by_id[v.schema_id].canonical == parsed.canonical:
-                    return v
-            raise errors.schema_not_found()
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return {
-                "subjects": sum(1 for s in self._versions if self._live(s)),
-                "versions": sum(len(self._live(s)) for s in self._versions),
-                "schema_ids": len(self._by_id),
-            }
-
     # ---- compatibility ---------------------------------------------------------------------
-    def level(self, subject: str | None = None, default_to_global: bool = True) -> Level:
-        with self._lock:
-            if subject is not None and subject in self._levels:
-                return self._levels[subject]
-            if subject is not None and not default_to_global:
-                raise errors.subject_config_not_found(subject)
-            return self._levels.get(None, self._default)
-
     def problems(self, subject: str, parsed: ParsedSchema, version: int | None = None) -> list[str]:
         """Why `parsed` may not join `subject`: against one version, or all the level implies."""
         with self._lock:
