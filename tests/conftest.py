@@ -53,3 +53,15 @@ def stack() -> Iterator[Settings]:
     yield settings
     if not keep:
         native.down(settings)
+
+
+@pytest.fixture(scope="session")
+def ingestor(stack: Settings) -> Iterator[Settings]:
+    """The ingestor as a real background process on the test port (stopped at the end)."""
+    from transitstream.infra import stack as native
+    from transitstream.infra.process import stop
+    from transitstream.ingest.process import COMPONENT
+
+    native.start(COMPONENT, stack)
+    yield stack
+    stop(COMPONENT.managed(stack))

@@ -24,8 +24,10 @@ infra_app = typer.Typer(
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
+ingest_app = typer.Typer(help="The ingestor: GPS fixes over HTTP into Kafka.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
 console = Console()
 
 
@@ -103,6 +105,21 @@ def db_migrate() -> None:
 
     applied = migrate(get_settings())
     console.print("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@ingest_app.command("serve")
+def ingest_serve(
+    host: Annotated[str | None, typer.Option(help="listen address [Settings.ingest.host]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [Settings.ingest.port, 8000]")] = None,
+) -> None:
+    """Run the ingestor in the foreground (Ctrl+C stops it cleanly).
+
+    Devices POST to /v1/positions and /v1/positions/batch with `Authorization: Bearer <token>`;
+    the development token is `transitstream-dev-token` (set TRANSITSTREAM_INGEST_TOKENS).
+    """
+    from transitstream.ingest.serve import serve
+
+    serve(host, port)
 
 
 @app.command()

@@ -1,1 +1,1 @@
-"""Integration tests use the session fixture `stack` from tests/conftest.py (the real native stack)."""
+"""Integration tests use the session fixture `stack` (real servers) from tests/conftest.py."""

@@ -89,3 +89,9 @@ def test_migrations_are_numbered_and_unique() -> None:
     files = migration_files()
     assert files, "no migrations found"
     assert [f.name[:4] for f in files] == sorted(f.name[:4] for f in files)
+
+
+def test_cluster_ids_are_valid_for_the_storage_tool() -> None:
+    ids = {kafka.new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)

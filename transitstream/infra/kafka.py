@@ -90,7 +90,7 @@ def prepare(settings: Settings) -> None:
     (h / "log4j2.properties").write_text(LOG4J2)
     (h / "jmx.yaml").write_text(JMX_RULES)
     if not (h / "data" / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         done = subprocess.run(
             [
                 checked_java(settings),
@@ -114,6 +114,15 @@ def prepare(settings: Settings) -> None:
             raise InfraError(
                 f"formatting Kafka storage in {h / 'data'} failed:\n{done.stdout}{done.stderr}"
             )
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: base64url of a UUID, never starting with '-' (which the
+    storage tool's argument parser would read as an option), as Kafka's own Uuid does."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def classpath(settings: Settings) -> str:

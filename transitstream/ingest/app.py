@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -42,10 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = TransactionalPool(settings)
         app.state.ingestor = Ingestor(settings, pool)
-        try:  # best effort: if the registry is down we still start, and retry per request
+        # Best effort: with the registry down we still start, and register on a later request.
+        with contextlib.suppress(Exception):
             await run_in_threadpool(app.state.ingestor.ensure_registered)
-        except Exception:
-            pass
         yield
         await run_in_threadpool(pool.close)
 
