@@ -142,6 +142,23 @@ class TopicSettings(BaseModel):
     partitions: int = Field(3, ge=1)
 
 
+class SimulateSettings(BaseModel):
+    """Defaults of `transitstream simulate`; each is also a flag, so a `.env` can set a demo's size."""
+
+    vehicles: int = Field(20, ge=1, description="vehicles driving GTFS blocks")
+    speedup: float = Field(10.0, ge=1, description="sim seconds per wall second")
+    duration_s: float = Field(120.0, ge=0, description="wall seconds; 0 = until stopped (speedup 1)")
+    report_every_s: float = Field(10.0, gt=0, description="sim seconds between a vehicle's fixes")
+    seed: int = 42
+    detours: int = Field(2, ge=0, description="vehicles that leave their shape for a stretch")
+    stalls: int = Field(2, ge=0, description="vehicles that stop 5-15 sim minutes mid-trip")
+    jumps: int = Field(2, ge=0, description="single GPS fixes kilometres off")
+    bad_rate: float = Field(0.01, ge=0, le=1, description="bad events per good one, all kinds")
+    not_json_rate: float = Field(0.02, ge=0, le=1, description="non-JSON bodies per tick")
+    gps_sigma_m: float = Field(4.0, ge=0, description="GPS noise, metres (1 sigma per axis)")
+    max_retry_s: float = Field(300.0, gt=0, description="give a batch up after retrying this long")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -169,6 +186,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ServiceSettings = ServiceSettings(port=8080)
     topics: TopicSettings = TopicSettings()
+    simulate: SimulateSettings = SimulateSettings()
 
     def model_post_init(self, __context: Any) -> None:
         root = project_root()

@@ -61,7 +61,9 @@ def test_missing_required_field(field: str) -> None:
     assert record is None and code == "missing_field" and field in reason
 
 
-@pytest.mark.parametrize(("item", "kind"), [([GOOD], "array"), ("x", "string"), (5, "number"), (None, "null")])
+@pytest.mark.parametrize(
+    ("item", "kind"), [([GOOD], "array"), ("x", "string"), (5, "number"), (None, "null")]
+)
 def test_not_an_object(item: Any, kind: str) -> None:
     record, code, reason = check(item)
     assert record is None and code == "not_an_object" and kind in reason
