@@ -12,6 +12,7 @@ from rich.console import Console
 from transitstream.config import get_settings
 from transitstream.errors import TransitStreamError
 from transitstream.infra.report import memory_line, status_table
+from transitstream.simulate.command import simulate
 
 app = typer.Typer(
     help="TransitStream: real-time transit telemetry in, arrival predictions out.",
@@ -27,6 +28,7 @@ db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
 ingest_app = typer.Typer(help="The ingestor: GPS fixes over HTTP into Kafka.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
+app.command("simulate")(simulate)
 app.add_typer(ingest_app, name="ingest")
 console = Console()
 

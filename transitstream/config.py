@@ -147,7 +147,9 @@ class SimulateSettings(BaseModel):
 
     vehicles: int = Field(20, ge=1, description="vehicles driving GTFS blocks")
     speedup: float = Field(10.0, ge=1, description="sim seconds per wall second")
-    duration_s: float = Field(120.0, ge=0, description="wall seconds; 0 = until stopped (speedup 1)")
+    duration_s: float = Field(
+        120.0, ge=0, description="wall seconds; 0 = until stopped (speedup 1)"
+    )
     report_every_s: float = Field(10.0, gt=0, description="sim seconds between a vehicle's fixes")
     seed: int = 42
     detours: int = Field(2, ge=0, description="vehicles that leave their shape for a stretch")

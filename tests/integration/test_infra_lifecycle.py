@@ -20,26 +20,16 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from transitstream.config import Settings, load_settings, to_env
+from tests.isolated import isolated_env, settings_of
+from transitstream.config import to_env
 from transitstream.infra.process import port_owner, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PORTS = {
-    "KAFKA__PORT": 39092,
-    "KAFKA__CONTROLLER_PORT": 39093,
-    "KAFKA__METRICS_PORT": 39404,
-    "REGISTRY__PORT": 38081,
-    "POSTGRES__PORT": 35432,
-    "PROMETHEUS__PORT": 39090,
-}
-
 
 @pytest.fixture(scope="module")
 def own_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    state = tmp_path_factory.mktemp("lifecycle") / "state"
-    env = {**os.environ, "TRANSITSTREAM_STATE_DIR": str(state)}
-    env.update({f"TRANSITSTREAM_{k}": str(v) for k, v in PORTS.items()})
+    env = isolated_env(tmp_path_factory.mktemp("lifecycle") / "state", 39000)
     yield env
     cli(env, "infra", "down")
 
@@ -52,16 +42,6 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
     )
-
-
-def settings_of(env: dict[str, str]) -> Settings:
-    saved = dict(os.environ)
-    try:
-        os.environ.update(env)
-        return load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def status_json(env: dict[str, str]) -> dict[str, dict[str, object]]:

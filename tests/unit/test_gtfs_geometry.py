@@ -253,3 +253,11 @@ def test_stop_distances_api_matches_trip_shape(carta: Feed) -> None:
     trip_id = CROSSING_TRIPS[0]
     assert stop_distances(carta, trip_id) == trip_shape(carta, trip_id).stop_distances_m
     assert trip_shape(carta, trip_id) is trip_shape(carta, trip_id)  # computed once
+
+
+def test_bearing_is_never_360() -> None:
+    from transitstream.gtfs.geometry import _compass, planar_bearing_deg
+
+    assert _compass(-1e-15) == 0.0
+    assert planar_bearing_deg(-1e-300, 1.0) < 360.0
+    assert _compass(-90.0) == 270.0

@@ -31,14 +31,20 @@ def initial_bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> f
     dl = math.radians(lon2 - lon1)
     x = math.sin(dl) * math.cos(p2)
     y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(x, y)) % 360.0
+    return _compass(math.degrees(math.atan2(x, y)))
+
+
+def _compass(degrees: float) -> float:
+    """Into [0, 360): a tiny negative angle modulo 360 rounds to 360.0, which is not a bearing."""
+    wrapped = degrees % 360.0
+    return 0.0 if wrapped >= 360.0 else wrapped
 
 
 def planar_bearing_deg(dx: float, dy: float) -> float:
     """Bearing of a local east/north displacement; 0 for no displacement."""
     if dx == 0.0 and dy == 0.0:
         return 0.0
-    return math.degrees(math.atan2(dx, dy)) % 360.0
+    return _compass(math.degrees(math.atan2(dx, dy)))
 
 
 @dataclass(frozen=True, slots=True)

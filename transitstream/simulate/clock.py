@@ -14,9 +14,10 @@ The ingestor rejects events more than `max_future_s` (120 s) ahead of its clock,
 window is anchored to *end* at wall-clock now: with speedup S and duration D wall seconds the sim
 window is S*D long and starts at `now_tod - S*D + D`. At wall offset w in [0, D] the sim clock
 shows `start + S*w`, so an event's time is `now + (w - D) * (S - 1) <= now + w`, which is the wall
-clock then: no event is ever in the future (equality only at the very end). A `--start` that
-would break this moves the run date back a day. Events older than `max_past_s` (2 days) would be
-rejected as too old, which a note says.
+clock then: no event is ever in the future (equality only at the very end). A fast run
+(`realtime=False`, not paced) reaches its end at once, so its window ends at now instead. A
+`--start` that would break this moves the run date back a day. Events older than `max_past_s`
+(2 days) would be rejected as too old, which a note says.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from transitstream.errors import ConfigError
-from transitstream.gtfs import Feed, active_service_ids, default_service_date, trips_on
+from transitstream.gtfs import (
+    Feed,
+    active_service_ids,
+    default_service_date,
+    service_day_start,
+    service_range,
+    trips_on,
+)
 from transitstream.gtfs import format_gtfs_time as fmt
-from transitstream.gtfs import service_day_start, service_range
 from transitstream.simulate.params import SimParams
 
 FALLBACK_TZ = "UTC"
@@ -114,7 +121,8 @@ def make_clock(
     if template != today and params.template_date is None:
         notes.append(f"the feed does not run on {today}; replaying its timetable of {template}")
     span = params.span_s
-    lag = 0.0 if params.duration_s is None else params.duration_s
+    # A paced run reaches the window's end `duration` wall seconds from now; a fast one at once.
+    lag = params.duration_s if params.duration_s is not None and params.realtime else 0.0
     run = params.run_date or today
 
     def tod(day: date) -> float:
@@ -133,8 +141,11 @@ def make_clock(
 
     def ahead_s(day: date) -> float:
         """How far the window's last event would be ahead of the wall clock at that moment."""
-        return service_day_start(day, tz_name).timestamp() + start + (span or 0.0) - (
-            now.timestamp() + lag
+        return (
+            service_day_start(day, tz_name).timestamp()
+            + start
+            + (span or 0.0)
+            - (now.timestamp() + lag)
         )
 
     if ahead_s(run) > 1e-6:

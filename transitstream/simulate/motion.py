@@ -187,5 +187,7 @@ def plan_trip(
             times.append(t)
             dists.append(d[i])
         departure = None if skipped else t
-        visits.append(StopVisit(i, sts[i].stop_id, sts[i].stop_sequence, d[i], arr[i], arrival, departure))
+        visits.append(
+            StopVisit(i, sts[i].stop_id, sts[i].stop_sequence, d[i], arr[i], arrival, departure)
+        )
     return TripRun(trip, shape.polyline, times, dists, visits, detour, stall, stall_start)

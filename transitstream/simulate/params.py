@@ -24,7 +24,8 @@ class SimParams:
 
     `duration_s` is in *wall* seconds; the simulated window is `duration_s * speedup` long.
     `start_s` is seconds since the service day's start (GTFS time, may pass 24 h); None anchors
-    the window so that it ends at wall-clock now (see `clock.make_clock`).
+    the window so that it ends at wall-clock now (see `clock.make_clock`). `realtime` False means
+    the run posts as fast as the ingestor takes it; the window then ends at now when it starts.
     """
 
     vehicles: int = 20
@@ -43,6 +44,7 @@ class SimParams:
     not_json_rate: float = 0.02
     gps_sigma_m: float = 4.0
     replicate: bool = False
+    realtime: bool = True
     out_dir: Path | None = None
 
     def __post_init__(self) -> None:
