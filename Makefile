@@ -30,9 +30,8 @@ $(VENV)/.installed: pyproject.toml
 	$(TS) infra jars
 	@touch $@
 
-demo: setup ## run the live pipeline on the native stack and report its health
-	$(TS) infra up
-	$(TS) doctor
+demo: setup ## run the live pipeline (stack, ingestor, simulated fleet) and report what landed
+	$(TS) demo
 
 test: setup ## lint, then every test: unit, integration (real servers), notebooks
 	$(MAKE) --no-print-directory lint
@@ -47,9 +46,10 @@ test-integration: setup ## only the tests against the real servers
 test-notebooks: setup ## execute the notebooks (nbval) and their papermill runs
 	$(PY) -m pytest tests/notebooks notebooks --nbval-lax
 
-lint: ## ruff check and format check
+lint: ## ruff check, format check, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy transitstream
 
 format: ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

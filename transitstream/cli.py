@@ -125,6 +125,27 @@ def ingest_serve(
 
 
 @app.command()
+def demo(
+    vehicles: Annotated[int | None, typer.Option("--vehicles", "-n", help="fleet size")] = None,
+    speedup: Annotated[float | None, typer.Option(help="sim seconds per wall second")] = None,
+    duration: Annotated[float | None, typer.Option(help="wall seconds the fleet reports")] = None,
+) -> None:
+    """Run the live pipeline: the stack, the ingestor, and a simulated fleet posting to it.
+
+    Defaults come from Settings (TRANSITSTREAM_SIMULATE__*). Exit 1 if a batch was lost.
+    """
+    from transitstream.demo import demo as run_demo
+    from transitstream.simulate import SimParams
+
+    settings = get_settings()
+    params = SimParams.from_settings(
+        settings.simulate, vehicles=vehicles, speedup=speedup, duration_s=duration
+    )
+    if not run_demo(settings, params, console).ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def doctor() -> None:
     """Check Java, jars, binaries, ports, disk, each service, topics and subjects; print fixes."""
     from transitstream.infra.doctor import run_checks

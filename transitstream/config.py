@@ -143,7 +143,7 @@ class TopicSettings(BaseModel):
 
 
 class SimulateSettings(BaseModel):
-    """Defaults of `transitstream simulate`; each is also a flag, so a `.env` can set a demo's size."""
+    """Defaults of `transitstream simulate`; each is also a flag; a `.env` can set a demo's size."""
 
     vehicles: int = Field(20, ge=1, description="vehicles driving GTFS blocks")
     speedup: float = Field(10.0, ge=1, description="sim seconds per wall second")

@@ -54,14 +54,15 @@ def read_topic(
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     pending.discard(msg.partition())
                     continue
-                raise KafkaException(msg.error())
+                raise KafkaException(error)
             raw = msg.value()
             value = decode(raw, ctx) if decode and raw is not None else raw
-            out.append(Record(msg.partition(), msg.offset(), msg.key(), value))
+            out.append(Record(msg.partition() or 0, msg.offset() or 0, msg.key(), value))
         if pending:
             raise TimeoutError(f"{topic}: partitions {sorted(pending)} not read to the end in time")
     finally:

@@ -77,8 +77,9 @@ def port_owner(host: str, port: int) -> str | None:
             return None
     try:
         for conn in psutil.net_connections(kind="tcp"):
-            listening = conn.status == psutil.CONN_LISTEN and conn.laddr
-            if listening and conn.laddr.port == port and conn.pid:
+            laddr = conn.laddr
+            listening = conn.status == psutil.CONN_LISTEN and isinstance(laddr, tuple) and laddr
+            if listening and getattr(laddr, "port", None) == port and conn.pid:
                 try:
                     return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
                 except psutil.NoSuchProcess:

@@ -9,8 +9,10 @@ from rich.table import Table
 from transitstream.infra.stack import MEMORY_BUDGET_MB, ComponentStatus
 
 
-def status_table(rows: Sequence[ComponentStatus]) -> Table:
-    table = Table(title="TransitStream native stack")
+def status_table(
+    rows: Sequence[ComponentStatus], title: str = "TransitStream native stack"
+) -> Table:
+    table = Table(title=title)
     for col in ("part", "state", "endpoint", "pid", "memory"):
         table.add_column(col)
     for s in rows:

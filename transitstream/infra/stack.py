@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -172,7 +173,7 @@ def status(settings: Settings, components: list[Component] | None = None) -> lis
                 title=title,
                 endpoint=c.endpoint(settings),
                 running=proc is not None,
-                ready=proc is not None and _probe(lambda c=c: c.ready(settings)),
+                ready=proc is not None and _probe(partial(c.ready, settings)),
                 pid=proc.pid if proc else None,
                 rss_mb=round(tree_rss_bytes(proc) / 2**20, 1) if proc else 0.0,
                 log=str(m.log_file),
