@@ -8,7 +8,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system-packages demo test test-unit test-integration test-notebooks lint format \
-        up down status doctor bench clean
+        up down status doctor bench clean notebooks-refresh
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -45,6 +45,9 @@ test-integration: setup ## only the tests against the real servers
 
 test-notebooks: setup ## execute the notebooks (nbval) and their papermill runs
 	$(PY) -m pytest tests/notebooks notebooks --nbval-lax
+
+notebooks-refresh: setup ## re-run the notebooks on the running stack; keep the outputs nbval checks
+	$(PY) tests/notebooks/refresh_outputs.py
 
 lint: ## ruff check, format check, mypy
 	$(VENV)/bin/ruff check .

@@ -52,7 +52,8 @@ def demo(settings: Settings, params: SimParams, console: Console | None = None) 
     console.print(
         f"ground truth: {summary.out_dir}\n"
         f"ingestor API docs: {settings.ingest.url}/docs   metrics: {settings.ingest.url}/metrics\n"
-        f"Prometheus: {settings.prometheus.url}/targets   registry: {settings.registry.url}/subjects\n"
+        f"Prometheus: {settings.prometheus.url}/targets   "
+        f"registry: {settings.registry.url}/subjects\n"
         "everything keeps running: `transitstream infra down` (or `make down`) stops it."
     )
     return summary

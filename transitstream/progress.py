@@ -29,9 +29,10 @@ def mark(milestone: int, title: str, path: Path | None = None) -> str:
     path = path or log_path()
     line = checkpoint_line(milestone, title)
     text = path.read_text() if path.exists() else HEADER
-    if line not in text.splitlines():
-        text = text.rstrip("\n") + "\n" + line + "\n"
-        path.write_text(text)
+    lines = text.rstrip("\n").splitlines()
+    if line not in lines:
+        gap = [] if lines and lines[-1].startswith("- ") else [""]
+        path.write_text("\n".join([*lines, *gap, line]) + "\n")
     return line
 
 

@@ -7,6 +7,7 @@ built with `auto.register.schemas=False`: a producer never invents a schema vers
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -61,3 +62,17 @@ def serializer(client: SchemaRegistryClient, settings: Settings, topic: str) -> 
 def deserializer(client: SchemaRegistryClient) -> AvroDeserializer:
     """Reads any version: the writer's schema comes from the id in each message."""
     return AvroDeserializer(client)
+
+
+def describe(settings: Settings, name: str) -> list[tuple[str, str, str]]:
+    """(field, Avro type, doc) of each field: the schema as documentation for people."""
+
+    def type_name(t: object) -> str:
+        if isinstance(t, list):
+            return " | ".join(type_name(x) for x in t)
+        if isinstance(t, dict):
+            return str(t.get("logicalType") or t.get("type"))
+        return str(t)
+
+    record = json.loads(load(settings, name))
+    return [(f["name"], type_name(f["type"]), f.get("doc", "")) for f in record["fields"]]

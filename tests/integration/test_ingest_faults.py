@@ -23,9 +23,9 @@ from transitstream.config import Settings
 from transitstream.infra import kafka
 from transitstream.infra import stack as native
 from transitstream.infra.process import read_pid, stop
+from transitstream.ingest.audit import audit
 from transitstream.ingest.process import COMPONENT as INGEST
 from transitstream.simulate import RunSummary, SimParams, run
-from transitstream.topic_reader import read_topic
 
 from .test_simulate_ingest import good_event_ids
 
@@ -90,14 +90,8 @@ def test_broker_killed_mid_ingestion(own_stack: Settings) -> None:
     assert summary.counts.retries > 0, "the simulator never had to retry: the kill missed"
     assert probe(s) == 202  # the ingestor recovered without a restart
 
-    t1 = int(time.time() * 1000)
-    positions = [
-        r.value
-        for r in read_topic(s, s.topics.position)
-        if r.value["vehicle_id"] != "probe"
-        and t0 <= int(r.value["receive_time"].timestamp() * 1000) <= t1
-    ]
-    ids = Counter(p["event_id"] for p in positions)
+    found = audit(s, t0, int(time.time() * 1000))
+    ids = Counter(p["event_id"] for p in found.positions if p["vehicle_id"] != "probe")
     expected = good_event_ids(params, now)
     assert set(ids) == expected, (
         f"missing {len(expected - set(ids))}, extra {len(set(ids) - expected)}"

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from transitstream.config import Settings
 from transitstream.gtfs import load_feed
+from transitstream.ingest.audit import audit
 from transitstream.simulate import SimParams, Simulation, run
-from transitstream.topic_reader import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
-def received_between(settings: Settings, topic: str, t0: int, t1: int) -> list[dict[str, Any]]:
-    return [r.value for r in read_topic(settings, topic) if t0 <= ms(r.value["receive_time"]) <= t1]
 
 
 def good_event_ids(params: SimParams, now: datetime) -> set[str]:
@@ -48,16 +38,14 @@ def test_simulated_minutes_of_a_fleet_arrive_exactly_once(ingestor: Settings) ->
     assert c.accepted > 200 and c.rejected > 0
     assert not c.mismatches and not c.good_rejected  # each bad kind got its expected code
 
-    positions = received_between(ingestor, ingestor.topics.position, t0, t1)
-    ids = [p["event_id"] for p in positions]
-    assert len(positions) == c.accepted
-    assert len(set(ids)) == len(ids), "duplicate event_id in the topic"
-    assert set(ids) == good_event_ids(params, now)
+    found = audit(ingestor, t0, t1)
+    assert len(found.positions) == c.accepted
+    assert found.duplicates == 0, "duplicate event_id in the topic"
+    assert set(found.event_ids) == good_event_ids(params, now)
 
-    dlq = received_between(ingestor, ingestor.topics.position_dlq, t0, t1)
-    assert len(dlq) == c.rejected
-    assert Counter(d["error_code"] for d in dlq) == c.rejected_by_code
-    assert all(d["reason"] and d["raw"] and d["source"] == "ingest" for d in dlq)
+    assert len(found.dead_letters) == c.rejected
+    assert found.rejected_by_code == c.rejected_by_code
+    assert all(d["reason"] and d["raw"] and d["source"] == "ingest" for d in found.dead_letters)
 
     truth = summary.files["arrivals"].read_text().splitlines()
     assert len(truth) - 1 == summary.arrivals > 0

@@ -14,7 +14,10 @@ from transitstream.progress import is_marked
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NOTEBOOKS = project_root() / "notebooks"
-CHECKPOINTS = {"00_infra_up.ipynb": (0, "Infra up", {"startup_timeout_s": 120.0})}
+CHECKPOINTS = {
+    "00_infra_up.ipynb": (0, "Infra up", {"startup_timeout_s": 120.0}),
+    "01_ingestion.ipynb": (1, "Ingestion", {"vehicles": 4, "duration_s": 5.0, "seed": 3}),
+}
 
 
 @pytest.mark.parametrize("name", sorted(CHECKPOINTS))

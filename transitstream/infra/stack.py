@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from transitstream.config import Settings
 from transitstream.errors import InfraError
