@@ -161,6 +161,29 @@ class SimulateSettings(BaseModel):
     max_retry_s: float = Field(300.0, gt=0, description="give a batch up after retrying this long")
 
 
+class SparkSettings(BaseModel):
+    """Spark jobs run only while a job runs: sized to sit beside the idle stack on a laptop."""
+
+    master: str = Field("local[*]", description="any Spark master URL; local[*] uses every core")
+    driver_memory: str = Field("1g", description="driver JVM heap (local mode: all of Spark)")
+    shuffle_partitions: int = Field(
+        4, ge=1, description="spark.sql.shuffle.partitions; Spark's 200 is for clusters"
+    )
+    checkpoint_root: Path = Field(
+        Path("spark/checkpoints"),
+        description="one sub-folder per streaming query; relative to state_dir",
+    )
+    ui_enabled: bool = Field(False, description="the Spark web UI (port 4040)")
+    ui_port: int = Field(4040, ge=1, le=65535)
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="serve PrometheusServlet metrics on the UI port (turns the UI on)",
+    )
+    log_level: str = Field("WARN", description="Spark's root log level in jobs")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -189,6 +212,7 @@ class Settings(BaseSettings):
     api: ServiceSettings = ServiceSettings(port=8080)
     topics: TopicSettings = TopicSettings()
     simulate: SimulateSettings = SimulateSettings()
+    spark: SparkSettings = SparkSettings()
 
     def model_post_init(self, __context: Any) -> None:
         root = project_root()
@@ -202,6 +226,11 @@ class Settings(BaseSettings):
             self.gtfs_path = root / self.gtfs_path
         if not self.schemas_dir.is_absolute():
             self.schemas_dir = root / self.schemas_dir
+        if not self.spark.checkpoint_root.is_absolute():
+            # a copy: the default SparkSettings instance must not learn one state_dir
+            self.spark = self.spark.model_copy(
+                update={"checkpoint_root": self.state_dir / self.spark.checkpoint_root}
+            )
         if self.ingest_tokens is not None:
             self.ingest.tokens = self.ingest_tokens
 

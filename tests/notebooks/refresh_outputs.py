@@ -27,7 +27,7 @@ def refresh(path: Path) -> None:
             continue
         if MARK not in cell.source:
             cell.outputs = []
-        cell.execution_count = None
+            cell.execution_count = None  # nbval treats it as not run: nothing to compare
         cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
     print(f"refreshed {path.name}")

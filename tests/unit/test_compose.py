@@ -33,7 +33,9 @@ PROVISIONING = ROOT / "docker" / "grafana" / "provisioning"
 DATASOURCES_FILE = PROVISIONING / "datasources" / "prometheus.yml"
 DASHBOARD_PROVIDER_FILE = PROVISIONING / "dashboards" / "transitstream.yml"
 
-EXPECTED_SERVICES = {"kafka", "schema-registry", "postgres", "prometheus", "grafana", "init"}
+EXPECTED_SERVICES = {
+    "kafka", "schema-registry", "postgres", "prometheus", "grafana", "init", "ingest",
+}  # fmt: skip
 ONE_SHOT_SERVICES = {"init"}
 ENV_ANCHOR = "x-transitstream-env"
 
@@ -44,6 +46,7 @@ PUBLISHED_PORT_SETTINGS = {
     "postgres": "postgres",
     "prometheus": "prometheus",
     "grafana": "grafana",
+    "ingest": "ingest",
 }
 
 
