@@ -20,7 +20,13 @@ from transitstream.errors import TransitStreamError
 def topic_schemas(settings: Settings) -> dict[str, str]:
     """topic -> schema file stem; the topic names come from Settings, the files from `schemas/`."""
     t = settings.topics
-    return {t.position: "vehicle.position.v1", t.position_dlq: "vehicle.position.dlq"}
+    return {
+        t.position: "vehicle.position.v1",
+        t.position_dlq: "vehicle.position.dlq",
+        t.enriched: "vehicle.enriched.v1",
+        t.eta: "stop.eta.v1",
+        t.anomaly: "vehicle.anomaly.v1",
+    }
 
 
 def subject(topic: str) -> str:

@@ -53,6 +53,9 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.eta, n),
         TopicSpec(t.anomaly, n),
         TopicSpec(t.projector_dlq, 1, retention_ms=30 * DAY_MS),
+        # One record per stream query and batch, written in the batch's own transaction;
+        # compaction keeps the latest per query, which is all a restarted query needs.
+        TopicSpec(t.stream_commits, 1, cleanup_policy="compact", retention_ms=-1),
     ]
 
 

@@ -1,0 +1,176 @@
+"""Exactly-once Kafka output for Spark micro-batches (ARCHITECTURE.md section 5).
+
+Spark's checkpoint makes a query replay a micro-batch after a crash, and the built-in Kafka
+sink then writes it again: at-least-once. Here each batch is written in one Kafka transaction
+that also records `(query, batch_id)` in the compacted commits topic. On start, and before
+every batch, the sink knows the last batch_id committed for its query; a replayed batch at or
+below it is skipped. A crashed driver's open transaction is aborted when the restarted query's
+producer (same `transactional.id`) initialises, so its half-written records are never visible
+to `read_committed` readers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from transitstream.config import Settings
+from transitstream.errors import TransitStreamError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+def checkpoint_id(checkpoint_dir: Path) -> str:
+    """The id Spark stores in a query's checkpoint: a new checkpoint (reset) means new ids, so
+    batch ids that restart from 0 are not mistaken for replays of the old query's batches."""
+    try:
+        return str(json.loads((checkpoint_dir / "metadata").read_text())["id"])
+    except (FileNotFoundError, KeyError, ValueError):
+        return "no-checkpoint"
+
+
+def last_committed(settings: Settings, query: str, checkpoint: str, timeout_s: float = 30.0) -> int:
+    """The highest batch_id committed for `query` under `checkpoint`, or -1; read from the
+    commits topic as a read_committed consumer sees it (so an aborted batch does not count)."""
+    topic = settings.topics.stream_commits
+    consumer = Consumer(
+        settings.kafka_config(
+            **{
+                "group.id": f"transitstream-commits-{uuid.uuid4().hex[:8]}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+    )
+    best = -1
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return best
+                raise KafkaException(error)
+            if msg.key() == query.encode() and msg.value() is not None:
+                marker = json.loads(msg.value() or b"{}")
+                if marker.get("checkpoint") == checkpoint:
+                    best = max(best, int(marker["batch_id"]))
+        raise TransitStreamError(f"could not read {topic} to its end in {timeout_s:.0f}s")
+    finally:
+        consumer.close()
+
+
+class ExactlyOnceSink:
+    """Call it with each micro-batch's records and batch_id (from `foreachBatch`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        query: str,
+        checkpoint_dir: Path,
+        commit_timeout_s: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.query = query
+        self.checkpoint_dir = checkpoint_dir
+        self.timeout = commit_timeout_s
+        self.producer = Producer(
+            settings.kafka_config(
+                **{
+                    "transactional.id": f"transitstream-stream-{query}",
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "compression.type": "lz4",
+                    "transaction.timeout.ms": 60_000,
+                }
+            )
+        )
+        # Fences any earlier producer of this query and aborts its open transaction.
+        self.producer.init_transactions(commit_timeout_s)
+        self.checkpoint: str | None = None  # read at the first batch: Spark writes it at start
+        self.committed = -1
+        self.skipped = 0
+
+    def write(self, batch_id: int, records: Iterable[OutRecord]) -> bool:
+        """Write the batch exactly once; False if it was already committed (a replay)."""
+        if self.checkpoint is None:
+            self.checkpoint = checkpoint_id(self.checkpoint_dir)
+            self.committed = last_committed(self.settings, self.query, self.checkpoint)
+        if batch_id <= self.committed:
+            self.skipped += 1
+            log.info("%s: batch %d already committed, skipped", self.query, batch_id)
+            return False
+        failures: list[KafkaError] = []
+
+        def on_delivery(err: KafkaError | None, _msg: object) -> None:
+            if err is not None:
+                failures.append(err)
+
+        self.producer.begin_transaction()
+        try:
+            for r in records:
+                self._produce(r, on_delivery)
+            marker = json.dumps(
+                {
+                    "query": self.query,
+                    "checkpoint": self.checkpoint,
+                    "batch_id": batch_id,
+                    "committed_at": time.time(),
+                }
+            )
+            self._produce(
+                OutRecord(
+                    self.settings.topics.stream_commits, self.query.encode(), marker.encode()
+                ),
+                on_delivery,
+            )
+            self.producer.commit_transaction(self.timeout)
+        except BaseException:
+            try:
+                self.producer.abort_transaction(self.timeout)
+            except KafkaException as exc:
+                log.warning("%s: abort of batch %d failed: %s", self.query, batch_id, exc)
+            raise
+        if failures:
+            raise TransitStreamError(f"{self.query}: batch {batch_id}: {failures[0]}")
+        self.committed = batch_id
+        return True
+
+    def _produce(self, r: OutRecord, on_delivery: object) -> None:
+        while True:
+            try:
+                self.producer.produce(r.topic, key=r.key, value=r.value, on_delivery=on_delivery)
+                self.producer.poll(0)
+                return
+            except BufferError:  # local queue full: let deliveries drain, then go on
+                self.producer.poll(0.1)
+
+    def close(self) -> None:
+        self.producer.flush(self.timeout)
