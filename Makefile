@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-.transitstream/jars/.resolved: transitstream/infra/jvm/pom.xml $(VENV)/.installed
+.transitstream/jars/.resolved: transitstream/infra/jvm/pom.xml transitstream/infra/jvm/spark/pom.xml $(VENV)/.installed
 	$(TS) infra jars
 	@touch $@
 

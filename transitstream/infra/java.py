@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 from transitstream.config import Settings, project_root
@@ -13,6 +14,9 @@ from transitstream.errors import InfraError
 
 MIN_JAVA = 17
 POM = Path(__file__).parent / "jvm" / "pom.xml"
+SPARK_POM = Path(__file__).parent / "jvm" / "spark" / "pom.xml"
+SPARK_JARS_SUBDIR = "spark"
+SPARK_KAFKA_CONNECTOR = "spark-sql-kafka-0-10_2.13"
 JMX_AGENT_PREFIX = "jmx_prometheus_javaagent"
 
 
@@ -60,34 +64,89 @@ def kafka_jars(settings: Settings) -> list[Path]:
     return classpath
 
 
+def java_home(java: str) -> Path:
+    """The JDK folder of a java binary, for tools (like pyspark) that want JAVA_HOME."""
+    return Path(java).resolve().parent.parent
+
+
+def spark_jars_dir(settings: Settings) -> Path:
+    return settings.jars_dir / SPARK_JARS_SUBDIR
+
+
+def spark_jars(settings: Settings) -> list[Path]:
+    """The Kafka connector jars for the installed pyspark, for `spark.jars`.
+
+    The connector must match pyspark's version exactly (it uses Spark internals), so a jar of
+    another version counts as missing: the pom and the pyspark pin moved apart.
+    """
+    folder = spark_jars_dir(settings)
+    jars = sorted(folder.glob("*.jar"))
+    try:
+        version = metadata.version("pyspark")
+    except metadata.PackageNotFoundError:
+        raise InfraError(
+            "pyspark is not installed: run `make setup` (or `.venv/bin/pip install -e .`)."
+        ) from None
+    wanted = f"{SPARK_KAFKA_CONNECTOR}-{version}.jar"
+    if not any(j.name == wanted for j in jars):
+        found = [j.name for j in jars if j.name.startswith(SPARK_KAFKA_CONNECTOR)]
+        mismatch = (
+            f" (found {', '.join(found)}: keep spark.version in "
+            f"{SPARK_POM.relative_to(SPARK_POM.parents[4])} "
+            "equal to the pyspark pin)"
+            if found
+            else ""
+        )
+        raise InfraError(
+            f"the Spark Kafka connector {wanted} is missing from {folder}{mismatch}: "
+            "run `make setup` (or `transitstream infra jars`)."
+        )
+    return jars
+
+
 def jmx_agent(settings: Settings) -> Path | None:
     return next(iter(sorted(settings.jars_dir.glob(f"{JMX_AGENT_PREFIX}-*.jar"))), None)
 
 
-def fetch_jars(settings: Settings) -> Path:
-    """Resolve the pinned pom into jars_dir with Maven; idempotent, offline once cached."""
+def _copy_dependencies(pom: Path, out: Path, what: str) -> None:
     mvn = shutil.which("mvn")
     if not mvn:
         raise InfraError(
             "Maven is not installed: run `make setup` or `sudo apt-get install maven`."
         )
-    settings.jars_dir.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     cmd = [
         mvn,
         "-q",
         "-B",
         "-f",
-        str(POM),
+        str(pom),
         "dependency:copy-dependencies",
-        f"-DoutputDirectory={settings.jars_dir}",
+        f"-DoutputDirectory={out}",
         "-DincludeScope=runtime",
         "-Dmdep.overWriteIfNewer=true",
     ]
     done = subprocess.run(cmd, cwd=project_root(), capture_output=True, text=True)
     if done.returncode != 0:
         raise InfraError(
-            "Maven could not resolve the Kafka jars:\n"
+            f"Maven could not resolve the {what} jars:\n"
             + (done.stdout + done.stderr)[-1500:]
             + "\ncheck that Maven Central is reachable, then re-run `make setup`."
         )
+
+
+def fetch_jars(settings: Settings) -> Path:
+    """Resolve the pinned poms into jars_dir with Maven; idempotent, offline once cached.
+
+    The broker's jars go to jars_dir itself, Spark's connector jars to jars_dir/spark/, so the
+    two kafka-clients versions never share a classpath. The Spark folder is rebuilt whole and
+    swapped in, so a changed pin never leaves two connector versions side by side.
+    """
+    _copy_dependencies(POM, settings.jars_dir, "Kafka")
+    spark_dir = spark_jars_dir(settings)
+    staging = spark_dir.with_name(spark_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    _copy_dependencies(SPARK_POM, staging, "Spark connector")
+    shutil.rmtree(spark_dir, ignore_errors=True)
+    staging.rename(spark_dir)
     return settings.jars_dir

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,7 +163,9 @@ class ExactlyOnceSink:
         self.committed = batch_id
         return True
 
-    def _produce(self, r: OutRecord, on_delivery: object) -> None:
+    def _produce(
+        self, r: OutRecord, on_delivery: Callable[[KafkaError | None, object], None]
+    ) -> None:
         while True:
             try:
                 self.producer.produce(r.topic, key=r.key, value=r.value, on_delivery=on_delivery)
