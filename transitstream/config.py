@@ -139,6 +139,9 @@ class TopicSettings(BaseModel):
     eta: str = "stop.eta.v1"
     anomaly: str = "vehicle.anomaly.v1"
     projector_dlq: str = "projector.dlq"
+    stream_commits: str = Field(
+        "transitstream.stream.commits", description="last committed batch_id per stream query"
+    )
     partitions: int = Field(3, ge=1)
 
 
@@ -182,6 +185,60 @@ class SparkSettings(BaseModel):
         description="serve PrometheusServlet metrics on the UI port (turns the UI on)",
     )
     log_level: str = Field("WARN", description="Spark's root log level in jobs")
+    trigger_s: float = Field(2.0, gt=0, description="micro-batch interval of the stream jobs")
+    watermark_s: int = Field(
+        120, ge=0, description="event-time lateness tolerated; later rows are counted, not used"
+    )
+    max_offsets_per_trigger: int = Field(200_000, ge=1, description="cap one micro-batch's input")
+    exporter_port: int = Field(
+        9405, ge=1, le=65535, description="Prometheus metrics of the stream queries' progress"
+    )
+
+
+class PredictSettings(BaseModel):
+    """Every threshold of map matching, ETAs and anomaly rules, so a deployment tunes them by env.
+
+    Distances are metres, times seconds, speeds m/s. Defaults suit a city bus network reporting
+    every 10-30 s with consumer-grade GPS (a few metres of noise).
+    """
+
+    match_window_m: float = Field(300.0, gt=0, description="least forward search from last match")
+    match_tie_m: float = Field(
+        30.0, ge=0, description="legs this much farther than the nearest tie"
+    )
+    match_chunk_m: float = Field(100.0, gt=0, description="loops longer than this are told apart")
+    match_heading_deg: float = Field(90.0, gt=0, le=180, description="heading vs shape, max")
+    match_back_m: float = Field(30.0, ge=0, description="backward slack for GPS noise")
+    max_speed_ms: float = Field(30.0, gt=0, description="fastest plausible bus; sizes the window")
+    reached_m: float = Field(10.0, ge=0, description="a stop this close ahead counts as reached")
+    departed_m: float = Field(25.0, ge=0, description="past the first stop by this: departed")
+    stop_radius_m: float = Field(40.0, ge=0, description="standing this close to a stop is dwell")
+    off_route_m: float = Field(100.0, gt=0, description="offset from the shape that is off-route")
+    off_route_fixes: int = Field(3, ge=1, description="consecutive off-route fixes to open")
+    stall_radius_m: float = Field(50.0, gt=0, description="moving less than this is standing")
+    stall_s: float = Field(180.0, gt=0, description="standing this long between stops: stalled")
+    stall_speed_ms: float = Field(1.0, ge=0, description="a reported speed above this is moving")
+    jump_speed_ms: float = Field(60.0, gt=0, description="implied speed of an impossible jump")
+    jump_min_m: float = Field(250.0, ge=0, description="shorter hops are GPS noise, not jumps")
+    jump_max_rejects: int = Field(2, ge=0, description="then the new place is believed")
+    late_s: float = Field(300.0, gt=0, description="schedule deviation that is late")
+    early_s: float = Field(120.0, gt=0, description="schedule deviation that is early")
+    schedule_fixes: int = Field(3, ge=1, description="consecutive fixes to open late/early")
+    close_ratio: float = Field(0.8, gt=0, le=1, description="close below this share of threshold")
+    severity_warning: float = Field(1.5, gt=1, description="value/threshold: warning from here")
+    severity_critical: float = Field(3.0, gt=1, description="value/threshold: critical from here")
+    bunching_ratio: float = Field(0.25, gt=0, lt=1, description="headway share that is bunching")
+    bunching_max_age_s: float = Field(120.0, gt=0, description="older positions are not compared")
+    segment_alpha: float = Field(0.2, gt=0, le=1, description="learning rate of segment times")
+    segment_prior_weight: float = Field(10.0, ge=0, description="observations a schedule is worth")
+    route_alpha: float = Field(0.02, gt=0, le=1, description="learning rate of a route's pace")
+    route_prior_weight: float = Field(60.0, ge=0, description="same, for the route's pace")
+    ratio_clip: float = Field(3.0, gt=1, description="observed/expected clipped to [1/c, c]")
+    pace_alpha: float = Field(0.15, gt=0, le=1, description="vehicle pace learning rate")
+    pace_prior_s: float = Field(300.0, ge=0, description="expected seconds the prior pace is worth")
+    pace_tau_s: float = Field(1200.0, gt=0, description="a vehicle's pace fades over this horizon")
+    min_layover_s: float = Field(60.0, ge=0, description="least recovery at a terminal")
+    baseline_min_speed_ms: float = Field(3.0, gt=0, description="speed floor of the baseline")
 
 
 class Settings(BaseSettings):
@@ -212,6 +269,7 @@ class Settings(BaseSettings):
     api: ServiceSettings = ServiceSettings(port=8080)
     topics: TopicSettings = TopicSettings()
     simulate: SimulateSettings = SimulateSettings()
+    predict: PredictSettings = PredictSettings()
     spark: SparkSettings = SparkSettings()
 
     def model_post_init(self, __context: Any) -> None:

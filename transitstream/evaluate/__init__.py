@@ -1,0 +1,1 @@
+"""Measuring the predictor against the simulator's ground truth (ETA accuracy, anomaly recall)."""

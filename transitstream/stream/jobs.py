@@ -1,0 +1,202 @@
+"""The stream jobs: read positions → join the route reference → stateful per-route processing →
+write enriched positions, ETAs and anomalies to Kafka exactly once.
+
+One query does the work of all three outputs (map matching is needed by each, so doing it once
+is cheaper); `enrich`, `eta` and `anomalies` run the same query but keep only their topic, each
+with its own checkpoint, for learners who want to watch one at a time.
+
+read → transform → write:
+  * read: `source.read_positions` (Kafka, read_committed, Avro decoded by schema id);
+  * transform: `predict_rows` (pure DataFrame → DataFrame; the state lives in Spark's state
+    store, versioned per micro-batch, so a replayed batch reproduces the same rows);
+  * write: `foreachBatch` into `sink.ExactlyOnceSink` (one Kafka transaction per micro-batch,
+    with the batch id recorded in the same transaction).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pandas as pd
+from confluent_kafka.serialization import MessageField, SerializationContext
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
+from pyspark.sql.types import StringType, StructField, StructType
+
+from transitstream import schemas
+from transitstream.config import PredictSettings, Settings
+from transitstream.gtfs import Feed, load_feed
+from transitstream.predict import Catalog
+from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, KINDS, OutRow, RouteBrain
+from transitstream.stream.session import checkpoint_dir
+from transitstream.stream.sink import ExactlyOnceSink, OutRecord
+
+log = logging.getLogger(__name__)
+
+JOBS: dict[str, tuple[str, ...]] = {
+    "all": KINDS,
+    "enrich": (ENRICHED,),
+    "eta": (ETA,),
+    "anomalies": (ANOMALY,),
+}
+DLQ = "dlq"
+OUTPUT = StructType(
+    [
+        StructField("kind", StringType(), False),
+        StructField("key", StringType(), True),
+        StructField("value", StringType(), False),
+    ]
+)
+STATE = StructType([StructField("brain", StringType(), True)])
+EVENT_COLUMNS = [
+    "route_id", "route_name", "vehicle_id", "trip_id", "event_id",
+    "lat", "lon", "bearing", "speed", "event_time",
+]  # fmt: skip
+
+_CATALOGS: dict[str, Catalog] = {}  # one per Python worker process, built on first use
+
+
+def _catalog(gtfs_path: str) -> Catalog:
+    if gtfs_path not in _CATALOGS:
+        _CATALOGS[gtfs_path] = Catalog(load_feed(gtfs_path))
+    return _CATALOGS[gtfs_path]
+
+
+def route_reference(spark: SparkSession, feed: Feed) -> DataFrame:
+    """The static side of the join: every route of the feed, small enough to broadcast."""
+    rows = [(r.route_id, r.name) for r in feed.routes.values()]
+    return spark.createDataFrame(rows, "route_id string, route_name string")
+
+
+def dead_letter(row: dict[str, Any]) -> OutRow:
+    raw = row.get("raw_value")
+    value = {
+        "reason": row["dlq_reason"],
+        "code": "decode_error" if row.get("event_id") is None else "unknown_route",
+        "vehicle_id": row.get("vehicle_id"),
+        "raw_b64": base64.b64encode(bytes(raw)).decode() if raw is not None else "",
+        "event_time": int(pd.Timestamp(row["event_time"]).value // 1_000_000),
+    }
+    return OutRow(DLQ, str(row.get("vehicle_id") or ""), value)
+
+
+def route_group_fn(
+    gtfs_path: str, predict: PredictSettings
+) -> Callable[[Any, Iterable[pd.DataFrame], GroupState], Iterable[pd.DataFrame]]:
+    """The function Spark calls per route and micro-batch, with that route's stored state."""
+    predict_json = predict.model_dump_json()
+
+    def fn(key: Any, pdfs: Iterable[pd.DataFrame], state: GroupState) -> Iterator[pd.DataFrame]:
+        batch = pd.concat(list(pdfs), ignore_index=True)
+        bad = batch["dlq_reason"].notna()
+        rows = [dead_letter(r) for r in batch[bad].to_dict("records")]
+        good = batch[~bad].drop(columns=["dlq_reason", "raw_value"])
+        if len(good):
+            settings = PredictSettings.model_validate_json(predict_json)
+            stored = state.get[0] if state.exists else None
+            brain = RouteBrain.from_json(stored, _catalog(gtfs_path), settings)
+            good["ts"] = good["event_time"].map(lambda t: int(pd.Timestamp(t).value // 1_000_000))
+            good = good.sort_values(["ts", "event_id"], kind="stable")
+            rows += brain.process(good.drop(columns=["event_time"]).to_dict("records"))
+            state.update((brain.to_json(),))
+        yield pd.DataFrame(
+            {
+                "kind": [r.kind for r in rows],
+                "key": [r.key for r in rows],
+                "value": [json.dumps(r.value, separators=(",", ":")) for r in rows],
+            },
+            columns=["kind", "key", "value"],
+        )
+
+    return fn
+
+
+def predict_rows(positions: DataFrame, routes: DataFrame, settings: Settings) -> DataFrame:
+    """Decoded positions → (kind, key, value-json) rows for the three topics, plus DLQ rows.
+
+    One pass over the source: positions are left-joined with the route reference, and a record
+    that could not be decoded, or names a route the reference does not know, is flagged and
+    comes out of the same stateful step as a dead letter with its reason (counted and kept,
+    never silently dropped). Its event time falls back to the Kafka timestamp so that the
+    watermark does not discard it.
+    """
+    flagged = (
+        positions.join(F.broadcast(routes), "route_id", "left")
+        .withColumn(
+            "dlq_reason",
+            F.when(F.col("decode_error").isNotNull(), F.col("decode_error")).when(
+                F.col("route_name").isNull(),
+                F.lit("unknown route: not in the GTFS reference, or no route_id"),
+            ),
+        )
+        .withColumn("event_time", F.coalesce("event_time", "timestamp"))
+        .withColumn("route_id", F.when(F.col("dlq_reason").isNull(), F.col("route_id")))
+    )
+    return (
+        flagged.select(*EVENT_COLUMNS, "dlq_reason", "raw_value")
+        .withWatermark("event_time", f"{settings.spark.watermark_s} seconds")
+        .groupBy("route_id")
+        .applyInPandasWithState(
+            route_group_fn(str(settings.gtfs_path), settings.predict),
+            OUTPUT,
+            STATE,
+            "append",
+            GroupStateTimeout.NoTimeout,
+        )
+    )
+
+
+class BatchWriter:
+    """The foreachBatch function: serialize each row for its topic, write the batch once."""
+
+    def __init__(self, settings: Settings, job: str, query: str) -> None:
+        self.settings = settings
+        self.kinds = set(JOBS[job]) | {DLQ}
+        registry = schemas.registry_client(settings)
+        schemas.register_all(registry, settings)
+        t = settings.topics
+        self.topics = {ENRICHED: t.enriched, ETA: t.eta, ANOMALY: t.anomaly, DLQ: t.position_dlq}
+        self.serializers = {
+            kind: (schemas.serializer(registry, settings, topic), topic)
+            for kind, topic in self.topics.items()
+        }
+        self.sink = ExactlyOnceSink(settings, query, checkpoint_dir(settings, query))
+        self.rows_written: dict[str, int] = dict.fromkeys(self.topics, 0)
+
+    def record(self, kind: str, key: str | None, value: dict[str, Any]) -> OutRecord:
+        serialize, topic = self.serializers[kind]
+        payload = serialize(value, SerializationContext(topic, MessageField.VALUE))
+        assert payload is not None
+        return OutRecord(topic, key.encode() if key else None, payload)
+
+    def dead_letter(self, value: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "reason": value["reason"],
+            "error_code": value["code"],
+            "source": "stream",
+            "raw": base64.b64decode(value.get("raw_b64") or ""),
+            "content_type": None,
+            "batch_index": None,
+            "vehicle_id": value.get("vehicle_id"),
+            "receive_time": value["event_time"],  # the Kafka timestamp: same on a replay
+        }
+
+    def __call__(self, df: DataFrame, batch_id: int) -> None:
+        rows = [r for r in df.collect() if r["kind"] in self.kinds]
+        out = []
+        for r in rows:
+            value = json.loads(r["value"])
+            if r["kind"] == DLQ:
+                value = self.dead_letter(value)
+            out.append(self.record(r["kind"], r["key"], value))
+        if self.sink.write(batch_id, out):
+            for r in rows:
+                self.rows_written[r["kind"]] += 1
+
+    def close(self) -> None:
+        self.sink.close()

@@ -1,0 +1,116 @@
+"""Start a stream job, keep it observable, stop it cleanly.
+
+`available_now=True` processes what is in the topic and stops (tests, notebooks, CI); otherwise
+micro-batches run every `Settings.spark.trigger_s` until SIGINT/SIGTERM or `timeout_s`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from transitstream.config import Settings
+from transitstream.errors import TransitStreamError
+from transitstream.gtfs import load_feed
+from transitstream.stream.jobs import JOBS, BatchWriter, predict_rows, route_reference
+from transitstream.stream.metrics import QueryMetrics
+from transitstream.stream.session import checkpoint_dir, spark_session
+from transitstream.stream.source import read_positions
+
+
+@dataclass
+class JobResult:
+    job: str
+    query: str
+    batches: int = 0
+    input_rows: int = 0
+    late_rows: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
+    skipped_replays: int = 0
+    last_progress: dict[str, Any] = field(default_factory=dict)
+
+
+def query_name(job: str) -> str:
+    return f"stream-{job}"
+
+
+def run_job(
+    settings: Settings,
+    job: str = "all",
+    *,
+    available_now: bool = False,
+    timeout_s: float | None = None,
+    serve_metrics: bool = True,
+    stop_session: bool = True,
+) -> JobResult:
+    if job not in JOBS:
+        raise TransitStreamError(f"no stream job {job!r}; choose from {', '.join(JOBS)}")
+    name = query_name(job)
+    spark = spark_session(settings, f"transitstream-{job}")
+    metrics = QueryMetrics(spark, settings, serve=serve_metrics)
+    writer = BatchWriter(settings, job, name)
+    positions = read_positions(
+        spark,
+        settings,
+        streaming=True,
+        maxOffsetsPerTrigger=str(settings.spark.max_offsets_per_trigger),
+    )
+    rows = predict_rows(positions, route_reference(spark, load_feed(settings.gtfs_path)), settings)
+    stream = (
+        rows.writeStream.queryName(name)
+        .option("checkpointLocation", str(checkpoint_dir(settings, name)))
+        .foreachBatch(writer)
+    )
+    if available_now:
+        stream = stream.trigger(availableNow=True)
+    else:
+        stream = stream.trigger(processingTime=f"{settings.spark.trigger_s} seconds")
+    query = stream.start()
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {
+        sig: signal.signal(sig, on_signal)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread()
+    }
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    progress: list[dict[str, Any]] = []
+    try:
+        while query.isActive and not stop.is_set():
+            if deadline and time.monotonic() > deadline:
+                break
+            query.awaitTermination(1)
+        if query.isActive:
+            query.stop()
+        # recentProgress is synchronous (the listener's copy may still be on its way).
+        progress = [json.loads(p.json) for p in query.recentProgress]
+        error = query.exception()
+        if error is not None:
+            raise TransitStreamError(f"stream job {job} failed: {error}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        writer.close()
+        metrics.close()
+        if stop_session:  # also frees the foreachBatch writer the JVM holds a reference to
+            spark.stop()
+    return JobResult(
+        job,
+        name,
+        batches=len(progress),
+        input_rows=sum(p["numInputRows"] for p in progress),
+        late_rows=sum(
+            op.get("numRowsDroppedByWatermark", 0) for p in progress for op in p["stateOperators"]
+        ),
+        rows_written=dict(writer.rows_written),
+        skipped_replays=writer.sink.skipped,
+        last_progress=progress[-1] if progress else {},
+    )
