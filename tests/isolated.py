@@ -20,6 +20,7 @@ PORT_OFFSETS = {
     "PROMETHEUS__PORT": 90,
     "INGEST__PORT": 0,
     "API__PORT": 80,
+    "SPARK__EXPORTER_PORT": 5,
 }
 
 

@@ -161,6 +161,9 @@ def stream_run(
         bool, typer.Option("--available-now", help="process what is in the topic, then stop")
     ] = False,
     timeout: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port [Settings.spark.exporter_port, 9405]")
+    ] = None,
 ) -> None:
     """Run a stream job: positions ⋈ routes, map matching, ETAs and anomalies, written to
     Kafka exactly once. Ctrl+C (or SIGTERM) stops it cleanly; it resumes from its checkpoint.
@@ -170,7 +173,10 @@ def stream_run(
     """
     from transitstream.stream.run import run_job
 
-    result = run_job(get_settings(), job, available_now=available_now, timeout_s=timeout)
+    settings = get_settings()
+    if metrics_port:
+        settings.spark.exporter_port = metrics_port
+    result = run_job(settings, job, available_now=available_now, timeout_s=timeout)
     console.print(
         f"{result.query}: {result.batches} batch(es), {result.input_rows:,} rows in, "
         f"{result.late_rows} too late; written: "

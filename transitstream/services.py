@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from transitstream.infra.component import Component
 from transitstream.ingest.process import COMPONENT as INGEST
+from transitstream.stream.process import COMPONENT as STREAM
 
-SERVICES: list[Component] = [INGEST]
+SERVICES: list[Component] = [INGEST, STREAM]

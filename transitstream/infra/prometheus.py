@@ -33,6 +33,7 @@ def scrape_jobs(settings: Settings) -> dict[str, str]:
         "registry": f"{settings.registry.host}:{settings.registry.port}",
         "ingest": f"{settings.ingest.host}:{settings.ingest.port}",
         "api": f"{settings.api.host}:{settings.api.port}",
+        "stream": f"127.0.0.1:{settings.spark.exporter_port}",
     }
 
 
