@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from datetime import date, timedelta
@@ -101,7 +102,7 @@ def test_a_noisy_track_matches_monotonically_through_an_out_and_back_loop(
             expected = plan.next_stop(d, S.reached_m)
             assert res.match.next_stop == expected
             assert res.match.next_stop_id == plan.stop_ids[expected]
-    assert all(b >= a for a, b in zip(matched, matched[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(matched))
 
 
 def test_a_point_500_m_off_the_shape_has_a_500_m_offset(catalog: Catalog) -> None:

@@ -11,9 +11,11 @@ predicted arrival = now + the remaining travel time, summed segment by segment:
 
 The vehicle's current delay persists in full, because the sum starts from now and where the bus
 is; what pulls it back toward the timetable is what does so on the street: timepoint holds
-(earliness) and segments driven faster than scheduled (lateness, via the learned ratio). A
-blended "delay decays to zero" term was not used: in the data we measure against, delays persist
-along a trip, and decaying them made the long-horizon error worse, not better.
+(earliness) and segments driven faster than scheduled (lateness, via the learned line). A
+separate "delay decays toward the timetable" term was tried and dropped: against the
+simulator's ground truth, subtracting delay * (1 - exp(-horizon / tau)) raised the mean error
+at 20+ minutes from 147 s to 158-188 s for tau from 2 h down to 30 min, and at every shorter
+horizon too. Delays persist along a trip; they fade only where the timetable has slack.
 """
 
 from __future__ import annotations

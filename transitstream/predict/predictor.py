@@ -20,7 +20,7 @@ from transitstream.predict.state import (
     StepResult,
     VehicleState,
 )
-from transitstream.predict.step import step
+from transitstream.predict.vehicle import step
 
 
 class Predictor:

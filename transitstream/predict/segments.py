@@ -1,12 +1,13 @@
 """Stop-to-stop travel times learned from the stream, shrunk toward the timetable where thin.
 
-A segment's estimate has two levels, each weighted by how much it has seen:
+A segment's estimate has three levels, each weighted by how much it has seen:
 
-* the route's line `observed = a * scheduled + b`, fitted by exponentially weighted least
-  squares over every traversal of the route and shrunk toward the timetable (a = 1, b = 0) by
-  `route_prior_weight` pseudo-observations. Pooled over the route it is learned within minutes,
+* the fleet's line `observed = a * scheduled + b`, fitted by exponentially weighted least
+  squares over every traversal and shrunk toward the timetable (a = 1, b = 0) by
+  `route_prior_weight` pseudo-observations. Pooled over the fleet it is learned within minutes,
   and it captures what a plain ratio cannot: a 5-second timetable hop that ends at a stop takes
   10 s (the dwell, `b`), while a long fast stretch runs under its schedule (`a` < 1);
+* the route's line, fitted the same way and shrunk toward the fleet's;
 * the segment's own exponentially weighted residual from that line, counted in at
   n / (n + `segment_prior_weight`): what is peculiar to this stretch of road.
 
@@ -35,28 +36,35 @@ taking 15 s (a dwell) without being clipped."""
 Line = tuple[float, float]
 
 
-def route_line(state: SegmentState, route_id: str, s: PredictSettings) -> Line:
-    """(a, b) of the route's observed = a * scheduled + b, shrunk toward (1, 0) when thin.
+FLEET = "*"
+"""The key of the fleet-wide line in `SegmentState.routes`: every route's traversals together."""
 
-    The shrinkage adds `route_prior_weight` pseudo-traversals lying on the timetable line, at
-    the scheduled times the route has shown: ridge regression toward the timetable, in units a
-    reader can weigh against real observations.
-    """
-    st = state.routes.get(route_id)
+
+def fit_line(st: RouteStat | None, prior: Line, weight: float) -> Line:
+    """(a, b) of observed = a * scheduled + b by least squares over `st`, with `weight`
+    pseudo-traversals lying on the `prior` line at the scheduled times `st` has seen: ridge
+    regression toward the prior, in units a reader can weigh against real observations."""
     if st is None or st.w <= 0:
-        return 1.0, 0.0
-    lam = s.route_prior_weight
+        return prior
+    a0, b0 = prior
     mx, mxx = st.x / st.w, st.xx / st.w
-    sw, sx, sy = st.w + lam, st.x + lam * mx, st.y + lam * mx
-    sxx, sxy = st.xx + lam * mxx, st.xy + lam * mxx
+    sw, sx, sy = st.w + weight, st.x + weight * mx, st.y + weight * (a0 * mx + b0)
+    sxx, sxy = st.xx + weight * mxx, st.xy + weight * (a0 * mxx + b0 * mx)
     det = sxx * sw - sx * sx
-    if det <= 1e-9 * max(sxx * sw, 1.0):
-        ratio = sy / sx if sx > 0 else 1.0
-        return ratio, 0.0
-    a = (sxy * sw - sx * sy) / det
-    if not SLOPE_RANGE[0] <= a <= SLOPE_RANGE[1]:
-        return (sy / sx if sx > 0 else 1.0), 0.0
-    return a, (sxx * sy - sx * sxy) / det
+    if det > 1e-9 * max(sxx * sw, 1.0):
+        a = (sxy * sw - sx * sy) / det
+        if SLOPE_RANGE[0] <= a <= SLOPE_RANGE[1]:
+            return a, (sxx * sy - sx * sxy) / det
+    # All traversals of one length (or a wild slope): keep the prior's slope, shift its offset.
+    return a0, b0 + (st.y - a0 * st.x - b0 * st.w) / sw
+
+
+def route_line(state: SegmentState, route_id: str, s: PredictSettings) -> Line:
+    """The route's line, shrunk toward the fleet's line, itself shrunk toward the timetable
+    (a = 1, b = 0): a route seen a few times borrows what every route has shown, which in a
+    city is most of it (the same traffic, the same dwell habits)."""
+    fleet = fit_line(state.routes.get(FLEET), (1.0, 0.0), s.fleet_prior_weight)
+    return fit_line(state.routes.get(route_id), fleet, s.route_prior_weight)
 
 
 def estimate_s(
@@ -133,7 +141,8 @@ def learn(state: SegmentState, obs: SegmentObservation, s: PredictSettings) -> N
     expect = max(estimate_s(state, obs.key, obs.route_id, obs.scheduled_s, s), CLIP_FLOOR_S)
     seen = min(max(obs.observed_s, expect / s.ratio_clip), expect * s.ratio_clip)
     state.stats[obs.key] = _ew(state.stats.get(obs.key), seen, obs.scheduled_s, s.segment_alpha)
-    route = state.routes.get(obs.route_id)
-    if route is None:
-        route = state.routes[obs.route_id] = RouteStat()
-    _fold(route, obs.scheduled_s, seen, s.route_alpha)
+    for key in (obs.route_id, FLEET):
+        line = state.routes.get(key)
+        if line is None:
+            line = state.routes[key] = RouteStat()
+        _fold(line, obs.scheduled_s, seen, s.route_alpha)

@@ -4,11 +4,12 @@ State comes in two kinds, because they are shared differently:
 
 * `VehicleState`, one per vehicle: where it was last matched, when, how late, its own pace on
   this trip, and which anomalies it has open. Only that vehicle's events touch it.
-* `SegmentState`, one per route (or per fleet): learned stop-to-stop travel times. Every vehicle
-  of the route reads it and contributes `SegmentObservation`s to it.
+* `SegmentState`, one per route group (or one for the fleet): learned stop-to-stop travel
+  times, each route's line and the fleet's. Every vehicle reads it and contributes
+  `SegmentObservation`s to it.
 
 Every field is a str, int, float, bool or a dict of those, so states pickle small and map onto a
-Spark state schema or JSON without custom code. Outputs (`Prediction`, `AnomalyEvent`) are frozen
+Spark state schema or JSON without custom code. Outputs (`Prediction`, `AnomalyEvent`) are
 records; times are epoch milliseconds like the events' `ts`.
 """
 
@@ -33,7 +34,7 @@ class VehicleState:
     ts_ms: int = 0  # last accepted fix
     lat: float = 0.0
     lon: float = 0.0
-    dist_m: float = 0.0  # matched distance along the trip's shape, never decreasing on a trip
+    dist_m: float = 0.0  # along the trip's shape; only grows, unless a lost track is found
     offset_m: float = 0.0
     speed_ms: float = 0.0  # reported by the device (baseline input)
     progress_ms: float = 0.0  # smoothed matched speed along the shape (map matching input)
@@ -99,7 +100,7 @@ class SegmentState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SegmentState:
         stats = {k: SegmentStat(**v) for k, v in data["stats"].items()}
-        return cls(stats, {k: RouteStat(**v) for k, v in data["routes"].items()})
+        return cls(stats, {k: RouteStat(**v) for k, v in data.get("routes", {}).items()})
 
 
 @dataclass(slots=True)
