@@ -200,25 +200,13 @@ def eval_eta(
 ) -> None:
     """ETA accuracy (ours vs timetable vs distance/speed) and anomaly recall on a simulated run
     of the feed's busiest weekday, in-process (no stack needed). Exit 1 if ours loses a band."""
-    from transitstream.evaluate.eta import evaluate_simulation, print_report
+    from transitstream.evaluate.eta import evaluate_timetable_window, print_report
     from transitstream.evaluate.plot import save_accuracy_plot
-    from transitstream.gtfs import default_service_date, load_feed
-    from transitstream.simulate import SimParams
-    from transitstream.simulate.clock import parse_hhmm
 
     settings = get_settings()
-    feed = load_feed(settings.gtfs_path)
-    params = SimParams.from_settings(
-        settings.simulate,
-        vehicles=vehicles,
-        duration_s=duration,
-        speedup=speedup,
-        seed=seed,
-        start_s=parse_hhmm(start),
-        template_date=default_service_date(feed),
-        realtime=False,
+    report = evaluate_timetable_window(
+        settings, vehicles=vehicles, duration_s=duration, speedup=speedup, seed=seed, start=start
     )
-    report = evaluate_simulation(feed, params, settings=settings.predict)
     print_report(report, console)
     if out is not None:
         console.print(f"plot: {save_accuracy_plot(report, out)}")

@@ -28,6 +28,8 @@ def refresh(path: Path) -> None:
         if MARK not in cell.source:
             cell.outputs = []
             cell.execution_count = None  # nbval treats it as not run: nothing to compare
+        elif any(o.get("name") == "stderr" for o in cell.outputs):
+            raise SystemExit(f"{path.name}: a checked cell wrote to stderr; keep logs out of it")
         cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
     print(f"refreshed {path.name}")

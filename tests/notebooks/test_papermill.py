@@ -17,6 +17,11 @@ NOTEBOOKS = project_root() / "notebooks"
 CHECKPOINTS = {
     "00_infra_up.ipynb": (0, "Infra up", {"startup_timeout_s": 120.0}),
     "01_ingestion.ipynb": (1, "Ingestion", {"vehicles": 4, "duration_s": 5.0, "seed": 3}),
+    "02_stream_processing.ipynb": (
+        2,
+        "Stream processing",
+        {"vehicles": 6, "duration_s": 15.0, "seed": 5, "fleet_prefix": "pm2"},
+    ),
 }
 
 

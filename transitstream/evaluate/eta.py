@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from transitstream.config import PredictSettings
+from transitstream.config import PredictSettings, Settings
 from transitstream.evaluate.anomalies import AnomalyScore, score_anomalies
 from transitstream.gtfs import Feed
 from transitstream.predict import AnomalyEvent, Catalog, Prediction, Predictor
@@ -237,3 +237,31 @@ def print_report(report: EtaReport, console: Console) -> None:
         )
     other = ", ".join(f"{k} {v}" for k, v in report.anomaly_counts.items())
     console.print(f"opened (all rules): {other or 'none'}")
+
+
+def evaluate_timetable_window(
+    settings: Settings,
+    *,
+    vehicles: int | None = None,
+    duration_s: float | None = None,
+    speedup: float | None = None,
+    seed: int | None = None,
+    start: str = "07:00",
+) -> EtaReport:
+    """The standard evaluation: a window of the feed's busiest weekday (so results do not
+    depend on today's date), simulated without HTTP; None keeps the Settings default."""
+    from transitstream.gtfs import default_service_date, load_feed
+    from transitstream.simulate.clock import parse_hhmm
+
+    feed = load_feed(settings.gtfs_path)
+    params = SimParams.from_settings(
+        settings.simulate,
+        vehicles=vehicles,
+        duration_s=duration_s,
+        speedup=speedup,
+        seed=seed,
+        start_s=parse_hhmm(start),
+        template_date=default_service_date(feed),
+        realtime=False,
+    )
+    return evaluate_simulation(feed, params, settings=settings.predict)

@@ -102,6 +102,7 @@ def assign_vehicles(
     n: int,
     seed: int,
     replicate: bool = False,
+    prefix: str = "bus",
 ) -> tuple[list[Assignment], list[str]]:
     """Up to `n` vehicles on blocks in service during [lo_s, hi_s], chosen by `seed`.
 
@@ -136,7 +137,7 @@ def assign_vehicles(
     picks.sort(key=lambda p: (first_departure(feed, blocks[p[0]][0]) + p[1], p[0], p[2]))
     width = max(3, len(str(len(picks))))
     out = [
-        Assignment(f"bus-{i:0{width}d}", block, blocks[block], shift, copy)
+        Assignment(f"{prefix}-{i:0{width}d}", block, blocks[block], shift, copy)
         for i, (block, shift, copy) in enumerate(picks, start=1)
     ]
     return out, notes

@@ -44,6 +44,7 @@ class SimParams:
     not_json_rate: float = 0.02
     gps_sigma_m: float = 4.0
     replicate: bool = False
+    vehicle_prefix: str = "bus"  # ids are <prefix>-001...: two fleets in one log stay apart
     realtime: bool = True
     out_dir: Path | None = None
 
