@@ -1,0 +1,912 @@
+"""Stream throughput: the events/s the stream job keeps up with, and its batch duration there.
+
+Milestone 2's benchmark (issue 4). It brings up a stack of its own (ports base+00..base+99,
+45000 by default; never the default stack on 9092... nor the test stack on 19092...), fills
+`vehicle.position.v1` with positions of a large simulated fleet (validated and Avro-serialized
+exactly as the ingestor does, no HTTP) and runs the real job (`stream.run.run_job`, job `all`):
+
+1. per-event cost, one core, no Spark: the job's Python work per position (map matching, ETAs,
+   anomalies in `RouteBrain`) and the driver's Avro serialization of its output rows;
+2. catch-up: N events preloaded, the job run with `available_now=True` at several
+   maxOffsetsPerTrigger sizes: rows/s and per-batch duration (p50/p90/max of `batchDuration`);
+3. sustained: a producer thread feeds a fixed rate R for D seconds while the job runs with its
+   normal trigger (`Settings.spark.trigger_s`); input vs processing rate, batch duration, and
+   whether the lag (topic end minus the last batch's end offsets) stayed bounded. The highest R
+   that keeps up is the headline figure.
+
+    .venv/bin/python bench/stream_throughput.py                  # about 10 minutes
+    .venv/bin/python bench/stream_throughput.py --preload 50000 --rates 1000,2000 --duration 30
+
+Figures are printed and appended to bench/results.md; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.serialization import MessageField, SerializationContext
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQueryListener
+
+from transitstream import schemas
+from transitstream.config import Settings, load_settings
+from transitstream.gtfs import Feed, load_feed
+from transitstream.infra import stack
+from transitstream.ingest.producer import TransactionalPool, producer_config
+from transitstream.ingest.service import Ingestor, Received
+from transitstream.ingest.validate import validate_event
+from transitstream.predict import Catalog
+from transitstream.simulate.generate import Simulation
+from transitstream.simulate.params import SimParams
+from transitstream.stream.brain import RouteBrain
+from transitstream.stream.jobs import BatchWriter
+from transitstream.stream.run import query_name, run_job
+from transitstream.stream.session import spark_session
+
+RESULTS = Path(__file__).parent / "results.md"
+JOB = "all"
+START_S = 7 * 3600.0  # 07:00: the morning peak, every replica vehicle in service
+
+# As tests/isolated.py: a stack of its own on ports base + these last digits.
+PORT_OFFSETS = {
+    "KAFKA__PORT": 92,
+    "KAFKA__CONTROLLER_PORT": 93,
+    "KAFKA__METRICS_PORT": 94,
+    "REGISTRY__PORT": 81,
+    "POSTGRES__PORT": 32,
+    "PROMETHEUS__PORT": 90,
+    "INGEST__PORT": 0,
+    "API__PORT": 80,
+    "SPARK__EXPORTER_PORT": 5,
+}
+
+
+def bench_settings(state_dir: Path, base: int) -> Settings:
+    """The Settings of a stack in `state_dir` on ports base+00..base+99."""
+    env = {"TRANSITSTREAM_STATE_DIR": str(state_dir)}
+    env.update({f"TRANSITSTREAM_{k}": str(base + v) for k, v in PORT_OFFSETS.items()})
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        return load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def with_spark(settings: Settings, **update: Any) -> Settings:
+    return settings.model_copy(update={"spark": settings.spark.model_copy(update=update)})
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+def fleet_events(feed: Feed, vehicles: int, n: int, report_every_s: float, seed: int) -> list[Any]:
+    """The first n positions of a simulated fleet from 07:00 on (detours, stalls and GPS jumps
+    as the simulator injects them; no bad events: every one is accepted)."""
+    span_s = n * report_every_s / vehicles * 1.3  # not every vehicle reports in every tick
+    while True:
+        params = SimParams(
+            vehicles=vehicles,
+            replicate=True,
+            speedup=1.0,
+            duration_s=span_s,
+            report_every_s=report_every_s,
+            start_s=START_S,
+            seed=seed,
+            realtime=False,
+            bad_rate=0.0,
+            not_json_rate=0.0,
+        )
+        out: list[Any] = []
+        for tick in Simulation.build(feed, params).ticks():
+            out += tick.items
+            if len(out) >= n:
+                return out[:n]
+        span_s *= 1.5
+
+
+def serialized(settings: Settings, events: list[Any]) -> list[tuple[bytes, bytes]]:
+    """(key, value) as the ingestor writes them: `validate_event`, then the Avro serializer."""
+    client = schemas.registry_client(settings)
+    serialize = schemas.serializer(client, settings, settings.topics.position)
+    ctx = SerializationContext(settings.topics.position, MessageField.VALUE)
+    now = int(time.time() * 1000)
+    out = []
+    for e in events:
+        record, rejection = validate_event(e, now, settings.ingest)
+        if record is None:
+            raise RuntimeError(f"the ingestor would reject a simulated event: {rejection}")
+        value = serialize(record, ctx)
+        assert value is not None
+        out.append((record["vehicle_id"].encode(), value))
+    return out
+
+
+def ingest(settings: Settings, events: list[Any], batch: int = 500) -> float:
+    """Through the ingestor's request path in-process: one transaction per batch. events/s."""
+    pool = TransactionalPool(settings)
+    ingestor = Ingestor(settings, pool)
+    t0 = time.perf_counter()
+    for i in range(0, len(events), batch):
+        received = Received(b"", "application/json", int(time.time() * 1000))
+        outcome = ingestor.ingest(events[i : i + batch], received, batch=True)
+        if outcome.rejected:
+            raise RuntimeError(f"ingestor rejected simulated events: {outcome.errors[:3]}")
+    rate = len(events) / (time.perf_counter() - t0)
+    pool.close()
+    return rate
+
+
+# -- topics -----------------------------------------------------------------------------------
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer(settings.kafka_config(**{"group.id": "bench-watermarks"}))
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+            for p in parts
+        }
+    finally:
+        consumer.close()
+
+
+def truncate(settings: Settings, *topics: str) -> None:
+    """Delete every record of these topics (the bench stack's own): each run starts empty."""
+    admin = AdminClient(settings.kafka_config())
+    meta = admin.list_topics(timeout=10).topics
+    tps = [TopicPartition(t, p, OFFSET_END) for t in topics for p in meta[t].partitions]
+    for fut in admin.delete_records(tps, operation_timeout=30).values():
+        fut.result()
+
+
+def output_topics(settings: Settings) -> list[str]:
+    t = settings.topics
+    return [t.enriched, t.eta, t.anomaly, t.position_dlq]
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+class ProgressLog(StreamingQueryListener):
+    """Every progress event of the session's queries (recentProgress keeps only the last 100)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.progress: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        with self._lock:
+            self.progress = []
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.progress)
+
+    def onQueryStarted(self, event: Any) -> None:
+        pass
+
+    def onQueryProgress(self, event: Any) -> None:
+        p = json.loads(event.progress.json)
+        p["_end"] = start_of(p) + duration_s(p)
+        with self._lock:
+            self.progress.append(p)
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        pass
+
+    def wait_for(self, batches: int, timeout_s: float = 15.0) -> list[dict[str, Any]]:
+        """Listener events arrive after the batch: wait until `batches` are in (or timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.snapshot()) < batches and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return self.snapshot()
+
+
+def start_of(p: dict[str, Any]) -> float:
+    return datetime.fromisoformat(p["timestamp"]).timestamp()
+
+
+def duration_s(p: dict[str, Any]) -> float:
+    ms = p.get("batchDuration") or p["durationMs"].get("triggerExecution", 0)
+    return float(ms) / 1000.0
+
+
+def offsets_sum(p: dict[str, Any], key: str) -> int:
+    total = 0
+    for source in p["sources"]:
+        offsets = source.get(key) or {}
+        if isinstance(offsets, str):  # Spark gives a source's offsets as JSON when it can
+            offsets = json.loads(offsets)
+        total += sum(int(off) for parts in offsets.values() for off in parts.values())
+    return total
+
+
+def behind(p: dict[str, Any]) -> float:
+    return max(
+        (float((s.get("metrics") or {}).get("maxOffsetsBehindLatest") or 0) for s in p["sources"]),
+        default=0.0,
+    )
+
+
+def late_rows(progress: list[dict[str, Any]]) -> int:
+    return sum(
+        int(op.get("numRowsDroppedByWatermark", 0)) for p in progress for op in p["stateOperators"]
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# -- the runs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CatchUp:
+    max_offsets: int
+    batches: int
+    rows: int
+    wall_s: float
+    durations: list[float]
+    add_batch_share: float
+    late: int
+    written: dict[str, int]
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.wall_s if self.wall_s else 0.0
+
+
+@dataclass
+class Sustained:
+    target: int
+    fed: int
+    fed_rate: float
+    batches: int  # completed while the feed ran
+    rows: int  # processed while the feed ran
+    capacity: float  # rows / time spent in batches (Spark's processedRowsPerSecond, weighted)
+    durations: list[float]  # of the batches started in the second half of the feed
+    lag_end: int  # offsets not yet processed when the feed stopped
+    lag_slope: float  # offsets/s, over the second half of the feed
+    behind_max: float
+    drain_s: float | None  # feed stop -> every fed event processed; None: not within the limit
+    drain_limit_s: float
+    late: int
+
+    @property
+    def processed_rate(self) -> float:
+        return self.rows / (self.fed / self.fed_rate) if self.fed_rate else 0.0
+
+    @property
+    def keeps_up(self) -> bool:
+        """Everything fed is processed within a couple of batch cycles of the feed stopping:
+        a job that falls behind carries a backlog that grows with the run and takes longer."""
+        return self.drain_s is not None and self.drain_s <= self.drain_limit_s
+
+
+def run_catch_up(
+    settings: Settings, log: ProgressLog, run: str, max_offsets: int, expected: int
+) -> CatchUp:
+    s = with_spark(
+        settings,
+        max_offsets_per_trigger=max_offsets,
+        checkpoint_root=settings.state_dir / "bench-checkpoints" / run,
+    )
+    log.reset()
+    result = run_job(s, JOB, available_now=True, serve_metrics=False, stop_session=False)
+    progress = [p for p in log.wait_for(result.batches) if p["numInputRows"]]
+    rows = sum(int(p["numInputRows"]) for p in progress)
+    if rows != expected:
+        print(f"  note: read {rows} rows, {expected} were preloaded")
+    wall = max(p["_end"] for p in progress) - min(start_of(p) for p in progress)
+    add = sum(float(p["durationMs"].get("addBatch", 0)) for p in progress) / 1000
+    durations = [duration_s(p) for p in progress]
+    return CatchUp(
+        max_offsets,
+        len(progress),
+        rows,
+        wall,
+        durations,
+        add / sum(durations) if durations else 0.0,
+        late_rows(progress),
+        result.rows_written,
+    )
+
+
+class Feeder(threading.Thread):
+    """Produce pre-serialized positions at `rate` events/s, one transaction per 100 ms."""
+
+    def __init__(self, settings: Settings, payloads: list[tuple[bytes, bytes]], rate: int) -> None:
+        super().__init__(name="bench-feeder", daemon=True)
+        self.settings, self.payloads, self.rate = settings, payloads, rate
+        self.started = 0.0
+        self.elapsed = 0.0
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._feed()
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+
+    def _feed(self) -> None:
+        topic = self.settings.topics.position
+        config = producer_config(self.settings, 0)
+        config["transactional.id"] = "transitstream-bench-feeder"
+        producer = Producer(config)
+        producer.init_transactions(30)
+        self.started = time.time()
+        t0 = time.monotonic()
+        n = len(self.payloads)
+        while self.sent < n:
+            due = min(n, int((time.monotonic() - t0) * self.rate))
+            if due > self.sent:
+                producer.begin_transaction()
+                for key, value in self.payloads[self.sent : due]:
+                    while True:
+                        try:
+                            producer.produce(topic, key=key, value=value)
+                            break
+                        except BufferError:
+                            producer.poll(0.01)
+                    producer.poll(0)
+                producer.commit_transaction(30)
+                self.sent = due
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - t0) % 0.1))
+        self.elapsed = time.time() - self.started
+        producer.flush(30)
+
+
+class Watcher(threading.Thread):
+    """Samples the lag (topic end minus the last completed batch's end offsets) twice a second;
+    once the feed has stopped, waits until the job has processed all of it, then stops the query
+    (as SIGTERM would: `run_job` returns normally). Gives up after `drain_limit` seconds."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        log: ProgressLog,
+        feeder: Feeder,
+        base: int,
+        drain_limit: Callable[[], float],
+    ) -> None:
+        super().__init__(name="bench-watcher", daemon=True)
+        self.spark, self.settings, self.log, self.feeder = spark, settings, log, feeder
+        self.base, self.drain_limit = base, drain_limit
+        self.samples: list[tuple[float, int]] = []
+        self.final: int | None = None  # topic end offsets (sum) once the feed has stopped
+        self.drained_at: float | None = None
+        self.halt = threading.Event()
+
+    def processed(self) -> tuple[int, float]:
+        done = [p for p in self.log.snapshot() if p["numInputRows"]]
+        return (offsets_sum(done[-1], "endOffset"), done[-1]["_end"]) if done else (self.base, 0)
+
+    def run(self) -> None:
+        topic = self.settings.topics.position
+        consumer = Consumer(self.settings.kafka_config(**{"group.id": "bench-lag"}))
+        parts = [TopicPartition(topic, p) for p in range(self.settings.topics.partitions)]
+        try:
+            while not self.halt.wait(0.5):
+                latest = sum(consumer.get_watermark_offsets(tp, 5, False)[1] for tp in parts)
+                processed, ended = self.processed()
+                self.samples.append((time.time(), latest - processed))
+                if self.feeder.is_alive() or not self.feeder.started:
+                    continue
+                if self.final is None:
+                    self.final = latest
+                stopped = self.feeder.started + self.feeder.elapsed
+                if processed >= self.final:
+                    self.drained_at = ended
+                elif time.time() - stopped <= self.drain_limit():
+                    continue
+                self.stop_query()
+                return
+        finally:
+            consumer.close()
+
+    def stop_query(self) -> None:
+        for query in self.spark.streams.active:
+            if query.name == query_name(JOB):
+                query.stop()
+
+
+def slope(points: list[tuple[float, int]]) -> float:
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else 0.0
+
+
+def run_sustained(
+    spark: SparkSession,
+    settings: Settings,
+    log: ProgressLog,
+    run: str,
+    payloads: list[tuple[bytes, bytes]],
+    rate: int,
+    duration: float,
+) -> Sustained:
+    s = with_spark(settings, checkpoint_root=settings.state_dir / "bench-checkpoints" / run)
+    truncate(s, s.topics.position, *output_topics(s))
+    base = sum(end_offsets(s, s.topics.position).values())
+    log.reset()
+    half = [0.0]  # start of the feed's second half, once the feed has started
+
+    def steady() -> list[dict[str, Any]]:
+        return [p for p in log.snapshot() if p["numInputRows"] and start_of(p) >= half[0]]
+
+    def drain_limit() -> float:
+        """Two batch cycles (trigger + p90 batch duration) and 2 s, at least 10 s."""
+        p90 = pct([duration_s(p) for p in steady()], 0.9)
+        cycle = s.spark.trigger_s + (p90 if p90 == p90 else s.spark.trigger_s)
+        return max(10.0, 2 * cycle + 2)
+
+    feeder = Feeder(s, payloads, rate)
+    watcher = Watcher(spark, s, log, feeder, base, drain_limit)
+    feeder.start()
+    watcher.start()
+    while not feeder.started and feeder.is_alive():
+        time.sleep(0.05)
+    half[0] = feeder.started + duration / 2
+    # The job starts as the feed does; the watcher stops it once the feed is processed (or
+    # given up on); the timeout is only a safety net.
+    result = run_job(s, JOB, timeout_s=duration + 120, serve_metrics=False, stop_session=False)
+    feeder.join()
+    watcher.halt.set()
+    watcher.join()
+    if feeder.error is not None:
+        raise RuntimeError(f"the feeder failed: {feeder.error}") from feeder.error
+    t0 = feeder.started
+    t1 = t0 + feeder.elapsed
+    progress = [p for p in log.wait_for(result.batches) if p["numInputRows"]]
+    in_feed = [p for p in progress if p["_end"] <= t1]
+    second_half = [(t, lag) for t, lag in watcher.samples if half[0] <= t <= t1]
+    lags = [lag for t, lag in watcher.samples if t <= t1] or [0]
+    busy = sum(duration_s(p) for p in progress)
+    return Sustained(
+        target=rate,
+        fed=feeder.sent,
+        fed_rate=feeder.sent / feeder.elapsed if feeder.elapsed else 0.0,
+        batches=len(in_feed),
+        rows=sum(int(p["numInputRows"]) for p in in_feed),
+        capacity=sum(int(p["numInputRows"]) for p in progress) / busy if busy else 0.0,
+        durations=[duration_s(p) for p in progress if start_of(p) >= half[0]],
+        lag_end=lags[-1],
+        lag_slope=slope(second_half),
+        behind_max=max((behind(p) for p in progress), default=0.0),
+        drain_s=None if watcher.drained_at is None else max(0.0, watcher.drained_at - t1),
+        drain_limit_s=drain_limit(),
+        late=late_rows(progress),
+    )
+
+
+# -- per-event cost without Spark --------------------------------------------------------------
+
+
+@dataclass
+class Cost:
+    events: int
+    brain_us: float
+    rows_per_event: dict[str, float]
+    serialize_us: float
+    state_kb: float
+    route_share: float
+    routes: int
+
+
+def per_event_cost(settings: Settings, feed: Feed, events: list[Any], batch: int) -> Cost:
+    """The job's Python work per position on one core: `RouteBrain` per route and micro-batch
+    (state in and out as JSON, as Spark's state store holds it), then what the driver's
+    `BatchWriter` does per output row (JSON in, Avro out)."""
+    catalog = Catalog(feed)
+    names = {r.route_id: r.name for r in feed.routes.values()}
+    state: dict[str, str | None] = {}
+    kinds: Counter[str] = Counter()
+    sample: list[tuple[str, str, str]] = []
+    t_brain = 0.0
+    for i in range(0, len(events), batch):
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for e in events[i : i + batch]:
+            groups[e["route_id"]].append({**e, "route_name": names.get(e["route_id"])})
+        for route, group in groups.items():
+            group.sort(key=lambda e: (e["ts"], e["event_id"]))
+            t0 = time.perf_counter()
+            brain = RouteBrain.from_json(state.get(route), catalog, settings.predict)
+            out = brain.process(group)
+            state[route] = brain.to_json()
+            rows = [(r.kind, r.key, json.dumps(r.value, separators=(",", ":"))) for r in out]
+            t_brain += time.perf_counter() - t0
+            kinds.update(r.kind for r in out)
+            if len(sample) < 50_000:
+                sample += rows
+    writer = BatchWriter(settings, JOB, "bench-cost")
+    try:
+        t0 = time.perf_counter()
+        for kind, key, value in sample:
+            writer.record(kind, key, json.loads(value))
+        per_row = (time.perf_counter() - t0) / max(1, len(sample))
+    finally:
+        writer.close()
+    total_rows = sum(kinds.values())
+    by_route = Counter(e["route_id"] for e in events)
+    return Cost(
+        events=len(events),
+        brain_us=t_brain / len(events) * 1e6,
+        rows_per_event={k: v / len(events) for k, v in sorted(kinds.items())},
+        serialize_us=per_row * total_rows / len(events) * 1e6,
+        state_kb=sum(len(v or "") for v in state.values()) / 1024,
+        route_share=by_route.most_common(1)[0][1] / len(events),
+        routes=len(by_route),
+    )
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    try:
+        kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
+        mem = f"{kb / 2**20:.0f} GB"
+    except (OSError, StopIteration):
+        mem = "? GB"
+    return f"{platform.node()}, {os.cpu_count()} cores, {mem}"
+
+
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" for _ in header) + "|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.2f}" if x == x else "-"
+
+
+def spread(durations: list[float]) -> str:
+    if not durations:
+        return "-"
+    return " / ".join(
+        fmt_s(x) for x in (statistics.median(durations), pct(durations, 0.9), max(durations))
+    )
+
+
+def report(
+    args: argparse.Namespace,
+    settings: Settings,
+    cost: Cost | None,
+    ingest_rate: float,
+    catch_ups: list[CatchUp],
+    sustained: list[Sustained],
+    skipped: list[int],
+    loads: tuple[str, str],
+) -> list[str]:
+    lines = [
+        f"## stream throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}",
+        f"- job `{JOB}` (`stream.run.run_job`): Kafka read_committed, Avro decode, ⋈ routes, "
+        "`applyInPandasWithState` by route (map matching, ETAs, anomalies), exactly-once "
+        f"`foreachBatch`; Spark {settings.spark.master}, {settings.spark.shuffle_partitions} "
+        f"shuffle partitions, driver {settings.spark.driver_memory}",
+        f"- input: {args.vehicles} simulated vehicles (replicated CARTA blocks from 07:00), "
+        f"a fix every {args.report_every:g} s, GPS noise and injected detours/stalls/jumps; "
+        "validated and Avro-serialized as the ingestor does, no HTTP",
+        f"- own stack on ports {args.port_base}..{args.port_base + 99}; load average "
+        f"(1/5/15 min) {loads[0]} before, {loads[1]} after",
+    ]
+    if cost is not None:
+        rows = ", ".join(f"{v:.1f} {k}" for k, v in cost.rows_per_event.items())
+        lines += [
+            "",
+            f"per-event Python cost on one core, no Spark ({cost.events:,} events, "
+            f"batches of {args.cost_batch:,}):",
+            f"- RouteBrain (map matching, ETAs, anomalies, state JSON in/out): "
+            f"{cost.brain_us:.0f} µs/event (= {1e6 / cost.brain_us:,.0f} events/s per core)",
+            f"- output rows per event: {rows}",
+            f"- driver BatchWriter (JSON in, Avro out) for those rows: "
+            f"{cost.serialize_us:.0f} µs/event (= {1e6 / cost.serialize_us:,.0f} events/s, "
+            "one driver thread)",
+            f"- routes: {cost.routes}; the busiest has {cost.route_share:.0%} of the events; "
+            f"state of all routes {cost.state_kb:,.0f} KB (JSON, read and written each batch)",
+        ]
+    if catch_ups:
+        lines += [
+            "",
+            f"catch-up: {args.preload:,} events preloaded (ingestor path in-process: "
+            f"{ingest_rate:,.0f} events/s), `available_now=True`:",
+            "",
+            *table(
+                [
+                    "maxOffsetsPerTrigger",
+                    "batches",
+                    "rows",
+                    "wall s",
+                    "rows/s",
+                    "batch p50 / p90 / max s",
+                    "min s",
+                    "addBatch share",
+                    "late rows",
+                ],
+                [
+                    [
+                        f"{c.max_offsets:,}",
+                        str(c.batches),
+                        f"{c.rows:,}",
+                        f"{c.wall_s:.1f}",
+                        f"{c.rate:,.0f}",
+                        spread(c.durations),
+                        fmt_s(min(c.durations)),
+                        f"{c.add_batch_share:.0%}",
+                        str(c.late),
+                    ]
+                    for c in catch_ups
+                ],
+            ),
+        ]
+    if sustained or skipped:
+        lines += [
+            "",
+            f"sustained: a producer thread feeds R events/s for {args.duration:g} s while the job "
+            f"runs with its normal trigger ({settings.spark.trigger_s:g} s, maxOffsetsPerTrigger "
+            f"{settings.spark.max_offsets_per_trigger:,}). processed = rows of the batches done "
+            "while the feed ran / feed time; capacity = rows / time spent in batches; batch "
+            "durations of the batches started in the second half of the feed; lag = topic end "
+            "offsets - last completed batch's end offsets; drained = feed stop -> all of it "
+            "processed. keeps up = drained within two batch cycles + 2 s (the limit):",
+            "",
+            *table(
+                [
+                    "R",
+                    "fed ev/s",
+                    "processed ev/s",
+                    "capacity ev/s",
+                    "batches",
+                    "batch p50 / p90 / max s",
+                    "lag at feed end",
+                    "lag slope, 2nd half /s",
+                    "maxOffsetsBehindLatest",
+                    "drained after s (limit)",
+                    "keeps up",
+                ],
+                [
+                    [
+                        f"{r.target:,}",
+                        f"{r.fed_rate:,.0f}",
+                        f"{r.processed_rate:,.0f}",
+                        f"{r.capacity:,.0f}",
+                        str(r.batches),
+                        spread(r.durations),
+                        f"{r.lag_end:,}",
+                        f"{r.lag_slope:+,.0f}",
+                        f"{r.behind_max:,.0f}",
+                        f"{fmt_s(r.drain_s) if r.drain_s is not None else 'no'} "
+                        f"({r.drain_limit_s:.0f})",
+                        "yes" if r.keeps_up else "**no**",
+                    ]
+                    for r in sustained
+                ]
+                + [[f"{r:,}", *["-"] * 9, "not run: a lower rate fell behind"] for r in skipped],
+            ),
+        ]
+        kept = [r for r in sustained if r.keeps_up]
+        if kept:
+            best = max(kept, key=lambda r: r.target)
+            p50 = statistics.median(best.durations) if best.durations else float("nan")
+            lines += [
+                "",
+                f"**headline: the job keeps up with {best.target:,} positions/s (batch p50 "
+                f"{fmt_s(p50)} s, p90 {fmt_s(pct(best.durations, 0.9))} s)**",
+            ]
+        else:
+            lines += ["", "**headline: the job kept up with none of the rates tried**"]
+        met = any(r.keeps_up and r.target >= 10_000 and pct(r.durations, 0.9) < 1 for r in kept)
+        lines.append(
+            "- target 10,000 positions/s with batches under 1 s: "
+            + ("met" if met else "**not met**")
+        )
+    return [*lines, ""]
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--vehicles", type=int, default=1500, help="simulated fleet size")
+    parser.add_argument("--report-every", type=float, default=10.0, help="sim s between fixes")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--cost-events", type=int, default=20_000, help="events of the no-Spark cost (0: skip)"
+    )
+    parser.add_argument("--cost-batch", type=int, default=10_000, help="micro-batch of the cost")
+    parser.add_argument("--preload", type=int, default=30_000, help="catch-up events (0: skip)")
+    parser.add_argument(
+        "--max-offsets",
+        type=ints,
+        default=[5_000, 10_000, 20_000],
+        help="catch-up maxOffsetsPerTrigger sizes, comma-separated",
+    )
+    parser.add_argument(
+        "--rates",
+        type=ints,
+        default=[250, 500, 750, 1_000, 2_000, 5_000, 10_000],
+        help="sustained input rates, events/s, comma-separated ('': skip)",
+    )
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per rate")
+    parser.add_argument(
+        "--trigger", type=float, default=None, help="trigger interval, s (default: Settings)"
+    )
+    parser.add_argument(
+        "--all-rates",
+        action="store_true",
+        help="also run the rates above one the job did not keep up with",
+    )
+    parser.add_argument("--warmup", type=int, default=3_000, help="events of the warm-up run")
+    parser.add_argument("--port-base", type=int, default=45_000)
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="the stack's folder (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--keep-stack", action="store_true", help="leave the bench stack running (and its data)"
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only; do not append to results.md"
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    temp = args.state_dir is None
+    state_dir = Path(tempfile.mkdtemp(prefix="transitstream-bench-")) if temp else args.state_dir
+    settings = bench_settings(state_dir.resolve(), args.port_base)
+    if args.trigger is not None:
+        settings = with_spark(settings, trigger_s=args.trigger)
+    loads_before = load()
+    t_start = time.monotonic()
+    print(f"bench stack in {settings.state_dir}, ports {args.port_base}..{args.port_base + 99}")
+    spark: SparkSession | None = None
+    try:
+        stack.up(settings, report=lambda line: print(f"  {line}"))
+        feed = load_feed(settings.gtfs_path)
+
+        def step(text: str) -> None:
+            print(f"[{time.monotonic() - t_start:6.1f} s] {text}", flush=True)
+
+        cost = None
+        if args.cost_events:
+            step(f"per-event cost of {args.cost_events:,} events, no Spark")
+            events = fleet_events(feed, args.vehicles, args.cost_events, args.report_every, 7)
+            cost = per_event_cost(settings, feed, events, args.cost_batch)
+
+        spark = spark_session(settings, f"transitstream-{JOB}")
+        log = ProgressLog()
+        spark.streams.addListener(log)
+        position = settings.topics.position
+
+        step(f"warm-up: {args.warmup:,} events (JVM, Python workers, GTFS catalog per worker)")
+        truncate(settings, position, *output_topics(settings))
+        ingest(settings, fleet_events(feed, args.vehicles, args.warmup, args.report_every, 3))
+        run_catch_up(settings, log, "warmup", 10_000, args.warmup)
+
+        catch_ups: list[CatchUp] = []
+        ingest_rate = 0.0
+        if args.preload:
+            step(f"preload {args.preload:,} events")
+            truncate(settings, position, *output_topics(settings))
+            events = fleet_events(feed, args.vehicles, args.preload, args.report_every, args.seed)
+            ingest_rate = ingest(settings, events)
+            for size in args.max_offsets:
+                step(f"catch-up, maxOffsetsPerTrigger {size:,}")
+                c = run_catch_up(settings, log, f"catchup-{size}", size, args.preload)
+                print(
+                    f"  {c.rows:,} rows in {c.wall_s:.1f} s = {c.rate:,.0f} rows/s, "
+                    f"{c.batches} batches, p50 {statistics.median(c.durations):.2f} s"
+                )
+                catch_ups.append(c)
+                truncate(settings, *output_topics(settings))  # the bench's disk, not the input
+
+        sustained: list[Sustained] = []
+        skipped: list[int] = []
+        for rate in sorted(args.rates):
+            if sustained and not sustained[-1].keeps_up and not args.all_rates:
+                skipped.append(rate)
+                continue
+            n = int(rate * args.duration)
+            step(f"sustained {rate:,} events/s: generating and serializing {n:,} events")
+            events = fleet_events(feed, args.vehicles, n, args.report_every, args.seed)
+            payloads = serialized(settings, events)
+            del events
+            step(f"sustained {rate:,} events/s for {args.duration:g} s")
+            r = run_sustained(
+                spark, settings, log, f"sustained-{rate}", payloads, rate, args.duration
+            )
+            print(
+                f"  fed {r.fed_rate:,.0f}/s, processed {r.processed_rate:,.0f}/s, "
+                f"{r.batches} batches ({spread(r.durations)} s), lag at feed end {r.lag_end:,}, "
+                f"drained after {r.drain_s} s (limit {r.drain_limit_s:.0f}), "
+                f"keeps up: {r.keeps_up}"
+            )
+            sustained.append(r)
+
+        lines = report(
+            args,
+            settings,
+            cost,
+            ingest_rate,
+            catch_ups,
+            sustained,
+            skipped,
+            (loads_before, load()),
+        )
+        step("done")
+        print("\n".join(lines))
+        if not args.no_record:
+            with RESULTS.open("a") as f:
+                f.write("\n".join(lines) + "\n")
+    finally:
+        if spark is not None:
+            spark.stop()  # frees the jobs' foreachBatch writers (and their Kafka producers)
+        gc.collect()  # before the stack goes: no client left to log its reconnects
+        if args.keep_stack:
+            print(f"bench stack left running in {settings.state_dir}; stop it with")
+            print(f"  TRANSITSTREAM_STATE_DIR={settings.state_dir} {port_env(args.port_base)}")
+            print("  .venv/bin/transitstream infra down")
+        else:
+            stack.down(settings)
+            if temp:
+                shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def port_env(base: int) -> str:
+    return " ".join(f"TRANSITSTREAM_{k}={base + v}" for k, v in PORT_OFFSETS.items())
+
+
+if __name__ == "__main__":
+    main()
