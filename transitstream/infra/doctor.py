@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from transitstream.config import Settings
 from transitstream.errors import InfraError
 from transitstream.infra import kafka, prometheus, registry
-from transitstream.infra.java import MIN_JAVA, checked_java, java_version, kafka_jars
+from transitstream.infra.java import (
+    MIN_JAVA,
+    checked_java,
+    java_version,
+    kafka_jars,
+    spark_jars,
+)
 from transitstream.infra.postgres import bin_dir
 from transitstream.infra.process import port_owner, running_process
 from transitstream.infra.stack import COMPONENTS, MEMORY_BUDGET_MB, status
@@ -97,6 +103,7 @@ def run_checks(settings: Settings) -> list[Check]:
     checks = [
         _run("java", lambda: _java(settings), "install openjdk-17-jre-headless"),
         _run("kafka jars", lambda: f"{len(kafka_jars(settings))} jars", "run `make setup`"),
+        _run("spark jars", lambda: f"{len(spark_jars(settings))} jars", "run `make setup`"),
         _run("postgres binaries", lambda: str(bin_dir(settings)), "apt-get install postgresql"),
         _run(
             "prometheus binary", lambda: prometheus.binary(settings), "apt-get install prometheus"
