@@ -93,7 +93,13 @@ class Simulation:
         lo, hi = clock.start_s, clock.horizon_s
         trips = trips_on(feed, clock.template_date)
         assignments, more = assign_vehicles(
-            feed, trips, lo, hi, params.vehicles, params.seed, params.replicate,
+            feed,
+            trips,
+            lo,
+            hi,
+            params.vehicles,
+            params.seed,
+            params.replicate,
             params.vehicle_prefix,
         )
         notes += more
