@@ -274,6 +274,7 @@ class CatchUp:
     rows: int
     wall_s: float
     durations: list[float]
+    sizes: list[int]  # rows per batch
     add_batch_share: float
     late: int
     written: dict[str, int]
@@ -289,7 +290,8 @@ class Sustained:
     fed: int
     fed_rate: float
     steady_rate: float  # rows / span of the batches started in the feed's second half
-    capacity: float  # rows / time spent in batches (Spark's processedRowsPerSecond, weighted)
+    spark_input: float  # Spark's inputRowsPerSecond of those batches, row-weighted
+    spark_processing: float  # Spark's processedRowsPerSecond (rows / batch duration), weighted
     batches: int  # started in the feed's second half
     durations: list[float]  # of those batches
     lag_end: int  # offsets not yet processed when the feed stopped
@@ -334,6 +336,7 @@ def run_catch_up(
         rows,
         wall,
         durations,
+        [int(p["numInputRows"]) for p in progress],
         add / sum(durations) if durations else 0.0,
         late_rows(progress),
         result.rows_written,
@@ -494,13 +497,20 @@ def run_sustained(
     span = max((p["_end"] for p in steady), default=0.0) - min(map(start_of, steady), default=0.0)
     second_half = [(t, lag) for t, lag in watcher.samples if half[0] <= t <= t1]
     lags = [lag for t, lag in watcher.samples if t <= t1] or [0]
-    busy = sum(duration_s(p) for p in progress)
+    rows = sum(int(p["numInputRows"]) for p in steady)
+    busy = sum(duration_s(p) for p in steady)
+    between = sum(
+        int(p["numInputRows"]) / float(p["inputRowsPerSecond"])
+        for p in steady
+        if (p.get("inputRowsPerSecond") or 0) > 0
+    )
     return Sustained(
         target=rate,
         fed=feeder.sent,
         fed_rate=feeder.sent / feeder.elapsed if feeder.elapsed else 0.0,
-        steady_rate=sum(int(p["numInputRows"]) for p in steady) / span if span else 0.0,
-        capacity=sum(int(p["numInputRows"]) for p in progress) / busy if busy else 0.0,
+        steady_rate=rows / span if span else 0.0,
+        spark_input=rows / between if between else 0.0,
+        spark_processing=rows / busy if busy else 0.0,
         batches=len(steady),
         durations=[duration_s(p) for p in steady],
         lag_end=lags[-1],
@@ -688,9 +698,9 @@ def report(
             "",
             f"sustained: a producer thread feeds R events/s for {args.duration:g} s while the job "
             f"runs with its normal trigger ({settings.spark.trigger_s:g} s, maxOffsetsPerTrigger "
-            f"{settings.spark.max_offsets_per_trigger:,}). processed and batches: those started in "
-            "the second half of the feed (rows / their span); capacity = rows / time spent in "
-            "batches, whole run; lag = topic end offsets - last completed batch's end offsets; "
+            f"{settings.spark.max_offsets_per_trigger:,}). Spark's rates (row-weighted), processed "
+            "(rows / their span) and batches: the batches started in the second half of the "
+            "feed; lag = topic end offsets - last completed batch's end offsets; "
             "drained = feed stop -> all of it processed. keeps up = processed >= 95% of fed "
             "and drained within two batch cycles + 2 s (the limit):",
             "",
@@ -698,8 +708,9 @@ def report(
                 [
                     "R",
                     "fed ev/s",
+                    "Spark input rows/s",
+                    "Spark processing rows/s",
                     "processed ev/s",
-                    "capacity ev/s",
                     "batches",
                     "batch p50 / p90 / max s",
                     "lag at feed end",
@@ -712,8 +723,9 @@ def report(
                     [
                         f"{r.target:,}",
                         f"{r.fed_rate:,.0f}",
+                        f"{r.spark_input:,.0f}",
+                        f"{r.spark_processing:,.0f}",
                         f"{r.steady_rate:,.0f}",
-                        f"{r.capacity:,.0f}",
                         str(r.batches),
                         spread(r.durations),
                         f"{r.lag_end:,}",
@@ -725,7 +737,7 @@ def report(
                     ]
                     for r in sustained
                 ]
-                + [[f"{r:,}", *["-"] * 9, "not run: a lower rate fell behind"] for r in skipped],
+                + [[f"{r:,}", *["-"] * 10, "not run: a lower rate fell behind"] for r in skipped],
             ),
         ]
         kept = [r for r in sustained if r.keeps_up]
@@ -744,6 +756,37 @@ def report(
             "- target 10,000 positions/s with batches under 1 s: "
             + ("met" if met else "**not met**")
         )
+    limits: list[str] = []
+    if cost is not None:
+        cores = os.cpu_count() or 1
+        python_us = cost.brain_us + cost.serialize_us
+        out_rows = sum(cost.rows_per_event.values())
+        limits += [
+            f"- Python work per position: {cost.brain_us:.0f} µs in the workers (RouteBrain) + "
+            f"{cost.serialize_us:.0f} µs in the driver (Avro for {out_rows:.0f} output rows) = "
+            f"{python_us:.0f} µs, so {cores} cores give at most {cores * 1e6 / python_us:,.0f} "
+            "positions/s before any of Spark's own work (Kafka read, Avro decode UDF, shuffle, "
+            "Arrow, state store, collect to the driver, Kafka transaction); 10,000/s would need "
+            f"{10_000 * python_us / 1e6:.1f} cores of Python alone",
+            f"- the driver's share runs in one thread: at most {1e6 / cost.serialize_us:,.0f} "
+            f"positions/s ({10_000 * out_rows:,.0f} output records/s at 10,000 positions/s), "
+            "and foreachBatch collects, serializes and commits one after another while the "
+            "workers wait",
+            f"- grouped by route: {cost.routes} routes in the input, the busiest with "
+            f"{cost.route_share:.0%} of the events; its group is one task, which bounds a batch "
+            "however many cores there are",
+        ]
+    if catch_ups:
+        smallest = min(
+            ((size, d) for c in catch_ups for size, d in zip(c.sizes, c.durations, strict=True)),
+            key=lambda x: x[1],
+        )
+        limits.append(
+            f"- fixed cost per batch: the smallest batch ({smallest[0]:,} rows) took "
+            f"{smallest[1]:.2f} s"
+        )
+    if limits:
+        lines += ["", "what limits it (from these figures):", *limits]
     return [*lines, ""]
 
 
@@ -905,14 +948,17 @@ def main() -> None:
 
 
 def release_writers(spark: SparkSession) -> None:
-    """Stop Spark and free the jobs' foreachBatch writers before the stack goes, so that their
-    Kafka producers do not log reconnects: the JVM holds a writer until it collects its proxy."""
-    jvm = spark.sparkContext._jvm
+    """Stop Spark and free the jobs' foreachBatch writers before the stack goes.
+
+    py4j keeps every Python object handed to the JVM (each run's foreachBatch writer with its
+    transactional producer, and the listeners) in its proxy pool, spark.stop() or not; left
+    there, the producers would log reconnect errors once Kafka stops. Spark is done here, so
+    the pool is emptied (`PythonProxyPool.clear`, public py4j API).
+    """
+    gateway = spark.sparkContext._gateway
     spark.stop()
-    if jvm is not None:
-        jvm.System.gc()
-        jvm.System.runFinalization()
-    time.sleep(1)
+    if gateway is not None:
+        gateway.gateway_property.pool.clear()
     gc.collect()
 
 

@@ -175,4 +175,7 @@ class ExactlyOnceSink:
                 self.producer.poll(0.1)
 
     def close(self) -> None:
+        """Flush and let go of the producer: the JVM may keep this object (foreachBatch holds
+        it) long after the job, and a live producer would keep reconnecting to Kafka."""
         self.producer.flush(self.timeout)
+        del self.producer
