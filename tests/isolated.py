@@ -7,9 +7,14 @@ state folder and a block of ports (base + the usual last digits).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from transitstream.config import Settings, load_settings
+from transitstream.infra import stack
+from transitstream.infra.process import stop
+from transitstream.ingest.process import COMPONENT as INGEST
 
 PORT_OFFSETS = {
     "KAFKA__PORT": 92,
@@ -40,3 +45,17 @@ def settings_of(env: dict[str, str]) -> Settings:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def isolated_stack(state_dir: Path, base: int, ingest: bool = True) -> Iterator[Settings]:
+    """Up (with the ingestor), yield its Settings, then down: for a module-scoped fixture."""
+    settings = settings_of(isolated_env(state_dir, base))
+    stack.up(settings)
+    if ingest:
+        stack.start(INGEST, settings)
+    try:
+        yield settings
+    finally:
+        stop(INGEST.managed(settings))
+        stack.down(settings)

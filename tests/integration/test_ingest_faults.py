@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.isolated import isolated_env, settings_of
+from tests.isolated import isolated_stack
 from transitstream.config import Settings
 from transitstream.infra import kafka
 from transitstream.infra import stack as native
-from transitstream.infra.process import read_pid, stop
+from transitstream.infra.process import read_pid
 from transitstream.ingest.audit import audit
-from transitstream.ingest.process import COMPONENT as INGEST
 from transitstream.simulate import RunSummary, SimParams, run
 
 from .test_simulate_ingest import good_event_ids
@@ -34,12 +33,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = settings_of(isolated_env(tmp_path_factory.mktemp("faults") / "state", 41000))
-    native.up(settings)
-    native.start(INGEST, settings)
-    yield settings
-    stop(INGEST.managed(settings))
-    native.down(settings)
+    with isolated_stack(tmp_path_factory.mktemp("faults") / "state", 41000) as settings:
+        yield settings
 
 
 def probe(settings: Settings) -> int:

@@ -17,12 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.isolated import isolated_env, settings_of
+from tests.isolated import isolated_stack
 from transitstream.config import Settings, to_env
 from transitstream.gtfs import load_feed
-from transitstream.infra import stack as native
-from transitstream.infra.process import stop
-from transitstream.ingest.process import COMPONENT as INGEST
 from transitstream.simulate import RunSummary, SimParams, run
 from transitstream.stream.run import run_job
 from transitstream.stream.session import checkpoint_dir
@@ -36,12 +33,8 @@ KIND_OF = {"detour": "off_route", "stall": "stalled", "jump": "jump"}
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = settings_of(isolated_env(tmp_path_factory.mktemp("stream") / "state", 44000))
-    native.up(settings)
-    native.start(INGEST, settings)
-    yield settings
-    stop(INGEST.managed(settings))
-    native.down(settings)
+    with isolated_stack(tmp_path_factory.mktemp("stream") / "state", 44000) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")

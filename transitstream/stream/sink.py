@@ -14,22 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from transitstream.config import Settings
 from transitstream.errors import TransitStreamError
+from transitstream.topic_reader import read_topic
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +46,15 @@ def checkpoint_id(checkpoint_dir: Path) -> str:
 def last_committed(settings: Settings, query: str, checkpoint: str, timeout_s: float = 30.0) -> int:
     """The highest batch_id committed for `query` under `checkpoint`, or -1; read from the
     commits topic as a read_committed consumer sees it (so an aborted batch does not count)."""
-    topic = settings.topics.stream_commits
-    consumer = Consumer(
-        settings.kafka_config(
-            **{
-                "group.id": f"transitstream-commits-{uuid.uuid4().hex[:8]}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
-    )
     best = -1
-    try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    return best
-                raise KafkaException(error)
-            if msg.key() == query.encode() and msg.value() is not None:
-                marker = json.loads(msg.value() or b"{}")
-                if marker.get("checkpoint") == checkpoint:
-                    best = max(best, int(marker["batch_id"]))
-        raise TransitStreamError(f"could not read {topic} to its end in {timeout_s:.0f}s")
-    finally:
-        consumer.close()
+    for record in read_topic(
+        settings, settings.topics.stream_commits, avro=False, timeout_s=timeout_s
+    ):
+        if record.key == query.encode() and record.value is not None:
+            marker = json.loads(record.value)
+            if marker.get("checkpoint") == checkpoint:
+                best = max(best, int(marker["batch_id"]))
+    return best
 
 
 class ExactlyOnceSink:
