@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transitstream.config import Settings
+import httpx
+
+from transitstream.config import Settings, to_env
 from transitstream.infra.process import Managed
 
 
@@ -52,3 +55,39 @@ class Component:
             log_dir=settings.state_dir / "logs",
             marker=self.marker(settings),
         )
+
+
+def http_service(
+    name: str,
+    title: str,
+    module: str,
+    address: Callable[[Settings], tuple[str, int]],
+    setting: str,
+    ready_path: str,
+) -> Component:
+    """A FastAPI service of ours run as `python -m <module> --host H --port P`, ready when
+    GET <ready_path> answers 200. The host and port in its command line make the marker unique
+    to one stack."""
+
+    def url(s: Settings) -> str:
+        host, port = address(s)
+        return f"http://{host}:{port}"
+
+    def launch(s: Settings) -> Launch:
+        host, port = address(s)
+        argv = [sys.executable, "-m", module, "--host", host, "--port", str(port)]
+        return Launch(argv=argv, env=to_env(s))
+
+    def ready(s: Settings) -> bool:
+        return httpx.get(f"{url(s)}{ready_path}", timeout=3).status_code == 200
+
+    return Component(
+        name=name,
+        title=lambda s: title,
+        marker=lambda s: "{} --host {} --port {}".format(module, *address(s)),
+        ports=lambda s: [Port(*address(s), setting)],
+        prepare=lambda s: None,
+        launch=launch,
+        ready=ready,
+        endpoint=url,
+    )
