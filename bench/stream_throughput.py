@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -50,6 +51,7 @@ from transitstream import schemas
 from transitstream.config import Settings, load_settings
 from transitstream.gtfs import Feed, load_feed
 from transitstream.infra import stack
+from transitstream.infra.process import running_process, stop
 from transitstream.ingest.producer import TransactionalPool, producer_config
 from transitstream.ingest.service import Ingestor, Received
 from transitstream.ingest.validate import validate_event
@@ -546,8 +548,9 @@ class Cost:
 
 def per_event_cost(settings: Settings, feed: Feed, events: list[Any], batch: int) -> Cost:
     """The job's Python work per position on one core: `RouteBrain` per route and micro-batch
-    (state in and out as JSON, as Spark's state store holds it), then what the driver's
-    `BatchWriter` does per output row (JSON in, Avro out)."""
+    (state in and out as JSON, as Spark's state store holds it; output rows to JSON, as the
+    job's group function makes them), then what the driver's `BatchWriter` does per output row
+    (JSON in, Avro out)."""
     catalog = Catalog(feed)
     names = {r.route_id: r.name for r in feed.routes.values()}
     state: dict[str, str | None] = {}
@@ -610,6 +613,45 @@ def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def busy_cpu_s() -> float:
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+class CpuWatch:
+    """The share of the machine's CPU that went to processes other than this bench (the Spark
+    JVM and its Python workers are its children) and its stack, while the bench ran: this is a
+    shared machine, and its figures mean little if something else was busy."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.t0 = time.monotonic()
+        self.busy0 = busy_cpu_s()
+        self.ours0 = self.ours()
+
+    def ours(self) -> dict[int, float]:
+        me = psutil.Process()
+        procs = [me, *me.children(recursive=True)]
+        for c in stack.COMPONENTS:
+            proc = running_process(c.managed(self.settings))
+            if proc is not None:
+                procs += [proc, *proc.children(recursive=True)]
+        out = {}
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            out[proc.pid] = t.user + t.system
+        return out
+
+    def others(self) -> float:
+        ours = sum(cpu - self.ours0.get(pid, 0.0) for pid, cpu in self.ours().items())
+        busy = busy_cpu_s() - self.busy0
+        capacity = (time.monotonic() - self.t0) * (os.cpu_count() or 1)
+        return max(0.0, busy - ours) / capacity if capacity else 0.0
+
+
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
@@ -639,6 +681,7 @@ def report(
     sustained: list[Sustained],
     skipped: list[int],
     loads: tuple[str, str],
+    others: float,
 ) -> list[str]:
     lines = [
         f"## stream throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}",
@@ -650,7 +693,8 @@ def report(
         f"a fix every {args.report_every:g} s, GPS noise and injected detours/stalls/jumps; "
         "validated and Avro-serialized as the ingestor does, no HTTP",
         f"- own stack on ports {args.port_base}..{args.port_base + 99}; load average "
-        f"(1/5/15 min) {loads[0]} before, {loads[1]} after",
+        f"(1/5/15 min) {loads[0]} before, {loads[1]} after; other processes on this shared "
+        f"machine used {others:.0%} of its CPU during the run",
     ]
     if cost is not None:
         rows = ", ".join(f"{v:.1f} {k}" for k, v in cost.rows_per_event.items())
@@ -883,6 +927,7 @@ def main() -> None:
     spark: SparkSession | None = None
     try:
         stack.up(settings, report=lambda line: print(f"  {line}"))
+        cpu = CpuWatch(settings)
         feed = load_feed(settings.gtfs_path)
 
         def step(text: str) -> None:
@@ -953,6 +998,7 @@ def main() -> None:
             sustained,
             skipped,
             (loads_before, load()),
+            cpu.others(),
         )
         step("done")
         print("\n".join(lines))
@@ -966,10 +1012,25 @@ def main() -> None:
             print(f"bench stack left running in {settings.state_dir}; stop it with")
             print(f"  TRANSITSTREAM_STATE_DIR={settings.state_dir} {port_env(args.port_base)}")
             print("  .venv/bin/transitstream infra down")
-        else:
-            stack.down(settings)
-            if temp:
-                shutil.rmtree(state_dir, ignore_errors=True)
+        elif stop_stack(settings) and temp:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def stop_stack(settings: Settings) -> bool:
+    """`stack.down`; should it fail, stop the stack's processes one by one all the same, so that
+    the bench never leaves a Kafka or a Postgres behind. True if everything stopped."""
+    try:
+        stack.down(settings)
+        return True
+    except Exception as exc:
+        print(f"stack.down failed ({exc!r}); stopping the bench stack's processes directly")
+    for c in reversed(stack.COMPONENTS):
+        try:
+            stop(c.managed(settings), sig=c.stop_signal)
+        except Exception as exc:
+            print(f"could not stop {c.name}: {exc!r}; see {c.managed(settings).pid_file}")
+            return False
+    return True
 
 
 def release_writers(spark: SparkSession) -> None:
