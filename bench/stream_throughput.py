@@ -48,9 +48,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
 from transitstream import schemas
-from transitstream.config import Settings, load_settings
+from transitstream.config import Settings
 from transitstream.gtfs import Feed, load_feed
 from transitstream.infra import stack
+from transitstream.infra.port_block import port_block_env, settings_of
 from transitstream.infra.process import running_process, stop
 from transitstream.ingest.producer import TransactionalPool, producer_config
 from transitstream.ingest.service import Ingestor, Received
@@ -67,31 +68,10 @@ RESULTS = Path(__file__).parent / "results.md"
 JOB = "all"
 START_S = 7 * 3600.0  # 07:00: the morning peak, every replica vehicle in service
 
-# As tests/isolated.py: a stack of its own on ports base + these last digits.
-PORT_OFFSETS = {
-    "KAFKA__PORT": 92,
-    "KAFKA__CONTROLLER_PORT": 93,
-    "KAFKA__METRICS_PORT": 94,
-    "REGISTRY__PORT": 81,
-    "POSTGRES__PORT": 32,
-    "PROMETHEUS__PORT": 90,
-    "INGEST__PORT": 0,
-    "API__PORT": 80,
-    "SPARK__EXPORTER_PORT": 5,
-}
-
 
 def bench_settings(state_dir: Path, base: int) -> Settings:
     """The Settings of a stack in `state_dir` on ports base+00..base+99."""
-    env = {"TRANSITSTREAM_STATE_DIR": str(state_dir)}
-    env.update({f"TRANSITSTREAM_{k}": str(base + v) for k, v in PORT_OFFSETS.items()})
-    saved = dict(os.environ)
-    try:
-        os.environ.update(env)
-        return load_settings()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return settings_of(port_block_env(state_dir, base))
 
 
 def with_spark(settings: Settings, **update: Any) -> Settings:
@@ -1049,7 +1029,7 @@ def release_writers(spark: SparkSession) -> None:
 
 
 def port_env(base: int) -> str:
-    return " ".join(f"TRANSITSTREAM_{k}={base + v}" for k, v in PORT_OFFSETS.items())
+    return " ".join(f"{k}={v}" for k, v in port_block_env(Path("."), base).items() if "PORT" in k)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def run_job(
             signal.signal(sig, handler)
         writer.close()
         metrics.close()
-        if stop_session:  # also frees the foreachBatch writer the JVM holds a reference to
+        if stop_session:  # py4j may still hold the writer; its sink has let go of the producer
             spark.stop()
     return JobResult(
         job,
