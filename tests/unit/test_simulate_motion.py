@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from transitstream.config import load_settings
 from transitstream.gtfs import Feed, haversine_m, load_feed
 from transitstream.simulate import Fix, SimParams, Simulation
+from transitstream.simulate.faults import STALL_CLEARANCE_M
+from transitstream.simulate.generate import FALLBACK_START_S
 from transitstream.simulate.gps import ACCURACY_PER_SIGMA, NOISE_CLIP_SIGMAS
 from transitstream.simulate.motion import DWELL_S, MIN_SEGMENT_S
 
@@ -138,6 +141,32 @@ def test_a_stall_holds_the_vehicle_in_place_for_minutes(sim: Simulation, fixes: 
             assert spread <= 2 * NOISE_MAX_M
         after = [f for f in vehicles[anomaly.vehicle_id] if f.body["ts"] > anomaly.end_ms]
         assert after and after[-1].dist_m > during[0].dist_m  # it moves on afterwards
+
+
+def test_a_stall_stands_clear_of_every_stop_and_ends_inside_the_window(sim: Simulation) -> None:
+    """Standing at a stop is a dwell; a stall still going at the window's end is never seen."""
+    runs = {(p.vehicle_id, leg.run.trip.trip_id): leg.run for p in sim.paths for leg in p.legs}
+    window_end = sim.clock.event_ms(sim.clock.end_s or 0)
+    stalls = [a for a in sim.anomalies if a.kind == "stall"]
+    assert stalls
+    for anomaly in stalls:
+        run = runs[(anomaly.vehicle_id, anomaly.trip_id)]
+        assert run.stall is not None
+        gaps = [abs(run.stall.dist_m - visit.dist_m) for visit in run.visits]
+        assert min(gaps) >= STALL_CLEARANCE_M, anomaly
+        assert anomaly.end_ms < window_end, anomaly
+
+
+def test_a_window_in_the_night_replays_the_morning_peak_and_says_so(feed: Feed) -> None:
+    night = datetime(2026, 11, 25, 9, 20, tzinfo=UTC)  # 04:20 in Chattanooga: one bus out
+    params = SimParams(vehicles=8, duration_s=20, speedup=30, realtime=False)
+    sim = Simulation.build(feed, params, now=night)
+    assert len(sim.paths) == 8
+    assert sim.clock.start_s == FALLBACK_START_S
+    assert "replaying 08:00:00 instead" in sim.notes[0]
+    assert sim.clock.event_ms(sim.clock.end_s or 0) <= night.timestamp() * 1000
+    pinned = Simulation.build(feed, replace(params, start_s=4 * 3600 + 10 * 60), now=night)
+    assert len(pinned.paths) < 8  # an explicit --start is obeyed, thin or not
 
 
 def test_a_detour_leaves_the_shape_by_hundreds_of_metres_then_rejoins(

@@ -24,6 +24,9 @@ DETOUR_PLATEAU_M = (400.0, 1200.0)
 DETOUR_MIN_CLEARANCE_M = 290.0
 """Every point of a detour's plateau is at least this far from any part of the shape."""
 STALL_S = (300.0, 900.0)
+STALL_CLEARANCE_M = 80.0
+"""A stall stands at least this far from every stop: closer, it is a dwell, which no detector (and
+no dispatcher) would call a stall. Well above the detectors' stop radius plus GPS noise."""
 JUMP_M = (2000.0, 5000.0)
 ATTEMPTS = 30
 
@@ -101,17 +104,23 @@ def _detour(run: TripRun, a: float, b: float, rng: random.Random) -> Detour | No
 
 
 def _stall(run: TripRun, a: float, b: float, rng: random.Random) -> Stall | None:
-    duration = min(rng.uniform(*STALL_S), b - a - 60.0)
-    if duration < STALL_S[0]:
-        return None
-    t = rng.uniform(a, b - duration - 30.0)
+    """Stand on a moving leg, clear of every stop, reached after a and over (with fixes after it)
+    by b: a stall that outlasts the window would never be seen whole."""
+    wanted = rng.uniform(*STALL_S)
     times, dists = run.times, run.dists
+    stops = [visit.dist_m for visit in run.visits]
+    places = []
     for j in range(len(times) - 1):
-        if times[j + 1] > t and dists[j + 1] > dists[j]:
-            if times[j] > b - duration:
-                return None
-            return Stall((dists[j] + dists[j + 1]) / 2, round(duration))
-    return None
+        t0, t1, d0, d1 = times[j], times[j + 1], dists[j], dists[j + 1]
+        if d1 - d0 < 2 * STALL_CLEARANCE_M or t1 <= a or t0 >= b:
+            continue
+        at = rng.uniform(d0 + STALL_CLEARANCE_M, d1 - STALL_CLEARANCE_M)
+        reached = t0 + (t1 - t0) * (at - d0) / (d1 - d0)  # constant speed between knots
+        duration = min(wanted, b - 30.0 - reached)
+        clear = min((abs(at - d) for d in stops), default=math.inf) >= STALL_CLEARANCE_M
+        if clear and a <= reached and duration >= STALL_S[0]:
+            places.append(Stall(at, round(duration)))
+    return rng.choice(places) if places else None
 
 
 def plan_faults(

@@ -9,6 +9,7 @@ phase, so fixes of a fleet do not all share a timestamp.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Iterator
@@ -57,6 +58,10 @@ class Tick:
     arrivals: list[Arrival]
 
 
+FALLBACK_START_S = 8 * 3600
+"""Where a bounded run whose window has no service goes instead: 08:00, in every feed's peak."""
+
+
 class Simulation:
     """A planned fleet for one window. Build it with `Simulation.build`; read it with `ticks`."""
 
@@ -103,6 +108,19 @@ class Simulation:
             params.vehicle_prefix,
         )
         notes += more
+        thin = len(assignments) < max(1, params.vehicles // 2)
+        if thin and params.start_s is None and params.span_s is not None:
+            # The night of a daytime network: a learner on another continent would see a bus or
+            # none, so a bounded run without --start replays the morning peak instead, and says so.
+            morning = dataclasses.replace(params, start_s=FALLBACK_START_S)
+            sim = cls.build(feed, morning, now=now, max_past_s=max_past_s)
+            sim.notes.insert(
+                0,
+                f"only {len(assignments)} of {params.vehicles} vehicles run between "
+                f"{format_gtfs_time(max(0, int(lo)))} and {format_gtfs_time(max(0, int(hi)))}: "
+                f"replaying {format_gtfs_time(FALLBACK_START_S)} instead (--start chooses)",
+            )
+            return sim
         if not assignments:
             raise SimulationError(
                 f"no trip of {clock.template_date} is in service between "
