@@ -1,7 +1,7 @@
 """Stream throughput: the events/s the stream job keeps up with, and its batch duration there.
 
 Milestone 2's benchmark (issue 4). It brings up a stack of its own (ports base+00..base+99,
-45000 by default; never the default stack on 9092... nor the test stack on 19092...), fills
+45000 by default; never the default stack on 9092... nor the test stack on 18092...), fills
 `vehicle.position.v1` with positions of a large simulated fleet (validated and Avro-serialized
 exactly as the ingestor does, no HTTP) and runs the real job (`stream.run.run_job`, job `all`):
 

@@ -10,24 +10,23 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from transitstream.config import Settings, get_settings, project_root
+from transitstream.infra.port_block import port_block_env
 
 TEST_HOME = project_root() / ".transitstream"
+TEST_PORT_BASE = int(os.environ.get("TRANSITSTREAM_TEST_PORT_BASE", "18000"))
+"""Ports base+00..base+99 (19092 for Kafka at the default 18000). Set another base, and
+TRANSITSTREAM_TEST_STATE, to run a second test session beside the first."""
 TEST_ENV = {
-    "TRANSITSTREAM_STATE_DIR": str(TEST_HOME / "test-state"),
+    **port_block_env(
+        Path(os.environ.get("TRANSITSTREAM_TEST_STATE", str(TEST_HOME / "test-state"))),
+        TEST_PORT_BASE,
+    ),
     "TRANSITSTREAM_PROGRESS_LOG": str(TEST_HOME / "test-progress_log.md"),
-    "TRANSITSTREAM_KAFKA__PORT": "19092",
-    "TRANSITSTREAM_KAFKA__CONTROLLER_PORT": "19093",
-    "TRANSITSTREAM_KAFKA__METRICS_PORT": "19404",
-    "TRANSITSTREAM_REGISTRY__PORT": "18081",
-    "TRANSITSTREAM_POSTGRES__PORT": "15432",
-    "TRANSITSTREAM_PROMETHEUS__PORT": "19090",
-    "TRANSITSTREAM_INGEST__PORT": "18000",
-    "TRANSITSTREAM_API__PORT": "18080",
-    "TRANSITSTREAM_SPARK__EXPORTER_PORT": "19405",
 }
 
 

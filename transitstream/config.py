@@ -130,6 +130,36 @@ class IngestSettings(ServiceSettings):
         return frozenset(t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip())
 
 
+class ProjectSettings(BaseModel):
+    """The Kafka -> Postgres projectors (`transitstream project run`)."""
+
+    host: str = "127.0.0.1"
+    metrics_port: int = Field(9406, ge=1, le=65535, description="/metrics and /healthz")
+    group_prefix: str = Field("transitstream-projector", description="consumer group prefix")
+    batch_max: int = Field(5000, ge=1, description="records per Postgres transaction, at most")
+    batch_timeout_s: float = Field(0.5, gt=0, description="a partial batch commits after this")
+    pool_size: int = Field(4, ge=1, description="Postgres connections in the pool")
+    stale_after_s: float = Field(180.0, gt=0, description="a silent vehicle is stale after this")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}"
+
+
+class ApiSettings(ServiceSettings):
+    """The read API (`transitstream serve`): queries, WebSocket fan-out, GTFS-realtime."""
+
+    port: int = Field(8080, ge=1, le=65535)
+    eta_limit: int = Field(10, ge=1, description="arrivals returned by /eta by default")
+    eta_limit_max: int = Field(100, ge=1, description="largest `limit` /eta accepts")
+    page_size_max: int = Field(500, ge=1, description="largest page /vehicles returns")
+    ws_heartbeat_s: float = Field(15.0, gt=0, description="a WebSocket ping this often")
+    ws_queue: int = Field(64, ge=1, description="messages a slow client may lag behind")
+    push_interval_s: float = Field(0.5, gt=0, description="read-model changes polled this often")
+    realtime_stale_s: float = Field(180.0, gt=0, description="GTFS-rt leaves older vehicles out")
+    pool_size: int = Field(8, ge=1, description="Postgres connections in the pool")
+
+
 class TopicSettings(BaseModel):
     """Topic names. Their partitions, cleanup and retention live in `infra.topics`."""
 
@@ -267,7 +297,8 @@ class Settings(BaseSettings):
     prometheus: PrometheusSettings = PrometheusSettings()
     grafana: GrafanaSettings = GrafanaSettings()
     ingest: IngestSettings = IngestSettings()
-    api: ServiceSettings = ServiceSettings(port=8080)
+    api: ApiSettings = ApiSettings()
+    project: ProjectSettings = ProjectSettings()
     topics: TopicSettings = TopicSettings()
     simulate: SimulateSettings = SimulateSettings()
     predict: PredictSettings = PredictSettings()

@@ -21,6 +21,7 @@ PORT_OFFSETS = {
     "INGEST__PORT": 0,
     "API__PORT": 80,
     "SPARK__EXPORTER_PORT": 5,
+    "PROJECT__METRICS_PORT": 6,
 }
 
 

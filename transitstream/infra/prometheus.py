@@ -34,6 +34,7 @@ def scrape_jobs(settings: Settings) -> dict[str, str]:
         "ingest": f"{settings.ingest.host}:{settings.ingest.port}",
         "api": f"{settings.api.host}:{settings.api.port}",
         "stream": f"127.0.0.1:{settings.spark.exporter_port}",
+        "project": f"{settings.project.host}:{settings.project.metrics_port}",
     }
 
 
