@@ -1,21 +1,93 @@
 """Job health for Prometheus: each query's progress, as Spark reports it after every batch.
 
 A `StreamingQueryListener` copies the progress into gauges (input and processing rate, batch
-duration, offsets behind the end of the topic, state rows, rows dropped as too late) served on
-`Settings.spark.exporter_port`, which the Prometheus config scrapes as job `stream`.
+duration, state rows, rows dropped as too late) served on `Settings.spark.exporter_port`, which
+the Prometheus config scrapes as job `stream`.
+
+Lag is not taken from the progress: Spark's `maxOffsetsBehindLatest` compares the batch's end with
+the latest offsets *it planned against*, which is 0 unless `maxOffsetsPerTrigger` capped the
+batch, however far behind the job falls while a batch runs. `OffsetsBehind` instead asks the
+broker for the topic's end at scrape time and subtracts the end of the last completed batch.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
 from transitstream.config import Settings
+
+
+def end_offsets(progress: dict[str, Any]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> next offset to read, from a progress' Kafka sources."""
+    out: dict[tuple[str, int], int] = {}
+    for source in progress.get("sources", []):
+        end = source.get("endOffset")
+        if isinstance(end, str):
+            end = json.loads(end)
+        for topic, partitions in (end or {}).items():
+            for partition, offset in partitions.items():
+                out[(topic, int(partition))] = int(offset)
+    return out
+
+
+class OffsetsBehind(Collector):
+    """`stream_offsets_behind_latest`: the broker's end offsets now minus the last batch's end."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._ends: dict[str, dict[tuple[str, int], int]] = {}
+        self._consumer: Consumer | None = None
+        self._lock = threading.Lock()
+
+    def update(self, query: str, progress: dict[str, Any]) -> None:
+        with self._lock:
+            self._ends[query] = end_offsets(progress)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "stream_offsets_behind_latest",
+            "Offsets between the topic end (now) and the end of the last completed batch",
+            labels=["query"],
+        )
+        with self._lock:
+            ends = {q: dict(e) for q, e in self._ends.items()}
+            for query, partitions in ends.items():
+                behind = 0
+                for (topic, partition), offset in partitions.items():
+                    high = self._high(topic, partition)
+                    if high is not None:
+                        behind += max(0, high - offset)
+                family.add_metric([query], float(behind))
+        yield family
+
+    def _high(self, topic: str, partition: int) -> int | None:
+        try:
+            if self._consumer is None:
+                self._consumer = Consumer(
+                    self._settings.kafka_config(**{"group.id": "transitstream-stream-lag"})
+                )
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=2, cached=False
+            )
+            return int(high)
+        except Exception:  # the broker is away: no figure rather than a wrong one
+            return None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None
 
 
 class QueryMetrics(StreamingQueryListener):
@@ -31,9 +103,8 @@ class QueryMetrics(StreamingQueryListener):
         self.duration = Gauge(
             "stream_batch_duration_seconds", "Last micro-batch duration", labels, registry=r
         )
-        self.behind = Gauge(
-            "stream_offsets_behind_latest", "Max offsets behind the topic end", labels, registry=r
-        )
+        self.behind = OffsetsBehind(settings)
+        r.register(self.behind)
         self.state_rows = Gauge("stream_state_rows", "Rows in the state store", labels, registry=r)
         self.batches = Counter("stream_batches", "Micro-batches completed", labels, registry=r)
         self.rows = Counter("stream_input_rows", "Rows read", labels, registry=r)
@@ -61,8 +132,8 @@ class QueryMetrics(StreamingQueryListener):
         self.process_rate.labels(name).set(p.processedRowsPerSecond or 0.0)
         self.duration.labels(name).set((p.batchDuration or 0) / 1000.0)
         self.state_rows.labels(name).set(sum(op.numRowsTotal for op in p.stateOperators))
-        behind = [float(s.metrics.get("maxOffsetsBehindLatest") or 0) for s in p.sources]
-        self.behind.labels(name).set(max(behind, default=0.0))
+        progress = json.loads(p.json)
+        self.behind.update(name, progress)
         self.batches.labels(name).inc()
         self.rows.labels(name).inc(p.numInputRows)
         self.late.labels(name).inc(late)
@@ -71,7 +142,7 @@ class QueryMetrics(StreamingQueryListener):
             totals[0] += 1
             totals[1] += p.numInputRows
             totals[2] += late
-            self._last[name] = json.loads(p.json)
+            self._last[name] = progress
 
     def onQueryIdle(self, event: Any) -> None:
         pass
@@ -90,6 +161,7 @@ class QueryMetrics(StreamingQueryListener):
 
     def close(self) -> None:
         self._spark.streams.removeListener(self)
+        self.behind.close()
         if self._server is not None:
             server = self._server[0] if isinstance(self._server, tuple) else self._server
             server.shutdown()
