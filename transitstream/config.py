@@ -158,6 +158,21 @@ class ApiSettings(ServiceSettings):
     push_interval_s: float = Field(0.5, gt=0, description="read-model changes polled this often")
     realtime_stale_s: float = Field(180.0, gt=0, description="GTFS-rt leaves older vehicles out")
     pool_size: int = Field(8, ge=1, description="Postgres connections in the pool")
+    eta_grace_s: float = Field(30.0, ge=0, description="/eta keeps arrivals this far in the past")
+    eta_max_age_s: float = Field(
+        600.0, gt=0, description="/eta leaves out predictions made longer ago than this"
+    )
+    ws_send_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a WebSocket client that takes longer to read one message is dropped",
+    )
+    push_overlap_s: float = Field(
+        2.0, ge=0, description="re-scan revisions this recent: a slow commit is not missed"
+    )
+    shape_tolerance_m: float = Field(
+        8.0, ge=0, description="route shapes for the map are simplified to this error"
+    )
 
 
 class TopicSettings(BaseModel):
@@ -223,6 +238,7 @@ class SparkSettings(BaseModel):
     exporter_port: int = Field(
         9405, ge=1, le=65535, description="Prometheus metrics of the stream queries' progress"
     )
+    exporter_host: str = Field("127.0.0.1", description="0.0.0.0 in a container")
 
 
 class PredictSettings(BaseModel):

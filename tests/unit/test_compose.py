@@ -35,6 +35,7 @@ DASHBOARD_PROVIDER_FILE = PROVISIONING / "dashboards" / "transitstream.yml"
 
 EXPECTED_SERVICES = {
     "kafka", "schema-registry", "postgres", "prometheus", "grafana", "init", "ingest",
+    "stream", "project", "api",
 }  # fmt: skip
 ONE_SHOT_SERVICES = {"init"}
 ENV_ANCHOR = "x-transitstream-env"
@@ -47,6 +48,7 @@ PUBLISHED_PORT_SETTINGS = {
     "prometheus": "prometheus",
     "grafana": "grafana",
     "ingest": "ingest",
+    "api": "api",
 }
 
 
@@ -350,6 +352,26 @@ def test_built_services_use_the_dockerfile(services: dict[str, Any]) -> None:
     for name, build in built.items():
         context = COMPOSE_FILE.parent / build["context"]
         assert (context / build["dockerfile"]).resolve() == DOCKERFILE, name
+
+
+def test_build_targets_are_stages_of_the_dockerfile(services: dict[str, Any]) -> None:
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", DOCKERFILE.read_text(), re.MULTILINE))
+    targets = {svc["build"].get("target") for svc in services.values() if "build" in svc}
+    assert None not in targets, "name the stage: the default (last) one is the big Spark image"
+    assert targets <= stages, f"no such stage: {targets - stages}"
+    assert services["stream"]["build"]["target"] == "spark"
+    assert all(
+        svc["build"]["target"] == "app"
+        for name, svc in services.items()
+        if "build" in svc and name != "stream"
+    )
+
+
+def test_stream_checkpoints_survive_a_restart(services: dict[str, Any]) -> None:
+    stream = services["stream"]
+    state = environment(stream)["TRANSITSTREAM_STATE_DIR"]
+    assert any(target == state and is_named_volume(src) for src, target in mounts(stream))
+    assert f"chown transitstream {state}" in DOCKERFILE.read_text()
 
 
 def test_dockerfile_builds_a_small_non_root_cli_image() -> None:

@@ -117,7 +117,9 @@ class QueryMetrics(StreamingQueryListener):
         self._server: Any = None
         if serve:
             self._server = start_http_server(
-                settings.spark.exporter_port, addr="127.0.0.1", registry=self.registry
+                settings.spark.exporter_port,
+                addr=settings.spark.exporter_host,
+                registry=self.registry,
             )
         spark.streams.addListener(self)
 
