@@ -133,6 +133,18 @@ def ingest_serve(
     serve(host, port)
 
 
+@app.command("serve")
+def serve_api(
+    host: Annotated[str | None, typer.Option(help="listen address [Settings.api.host]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [Settings.api.port, 8080]")] = None,
+) -> None:
+    """Run the read API in the foreground: /eta, /vehicles, /ws/live, /gtfs-rt/*, the live
+    board at / and the OpenAPI page at /docs (Ctrl+C stops it cleanly)."""
+    from transitstream.serve.serve import serve
+
+    serve(host, port)
+
+
 @app.command()
 def demo(
     vehicles: Annotated[int | None, typer.Option("--vehicles", "-n", help="fleet size")] = None,

@@ -1,0 +1,121 @@
+"""The read API's FastAPI app: `create_app()` with a lifespan that owns the pool and the poller.
+
+Nothing connects at import time: the pool is created closed and opened in the lifespan, without
+waiting for Postgres, so the API starts (and `/healthz` says 503) while the database is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import make_asgi_app
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from transitstream.config import Settings, get_settings
+from transitstream.serve import errors, metrics
+from transitstream.serve.db import make_pool
+from transitstream.serve.fanout import Hub
+from transitstream.serve.models import Health
+from transitstream.serve.poller import Poller
+from transitstream.serve.reference import load_reference
+from transitstream.serve.routes import eta, live, realtime, reference, vehicles
+
+STATIC = Path(__file__).parent / "static"
+
+
+class MetricsApp:
+    """prometheus-client's ASGI app as an object: Starlette runs a plain function as a request
+    handler, but routes an ASGI object as it is (a Mount would redirect /metrics to /metrics/)."""
+
+    def __init__(self) -> None:
+        self.app = make_asgi_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.reference = await asyncio.to_thread(
+            load_reference, settings.gtfs_path, settings.api.shape_tolerance_m
+        )
+        pool = make_pool(settings)
+        await pool.open(wait=False)
+        app.state.pool = pool
+        app.state.hub = Hub(settings.api.ws_queue)
+        poller = Poller(pool, app.state.hub, settings, app.state.reference)
+        task = asyncio.create_task(poller.run(), name="read-model-poller")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await pool.close()
+
+    app = FastAPI(
+        title="TransitStream read API",
+        summary="Arrivals, vehicles and GTFS-realtime from the live read models.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (eta, vehicles, reference, realtime, live):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def time_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.REQUEST_SECONDS.labels(
+            request.method, getattr(route, "path", "unmatched"), response.status_code
+        ).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/healthz", tags=["ops"], response_model=Health, summary="Postgres reachable")
+    async def healthz(request: Request) -> JSONResponse:
+        start = time.perf_counter()
+        ok = True
+        try:
+            async with app.state.pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1 FROM vehicle_state LIMIT 1")
+            postgres = "ok"
+        except Exception as exc:
+            ok = False
+            postgres = (
+                f"unreachable at {settings.postgres.masked_conninfo()} ({type(exc).__name__}): "
+                "run `transitstream infra up`"
+            )
+        body = Health(
+            status="ok" if ok else "degraded",
+            postgres=postgres,
+            gtfs=f"{len(app.state.reference.feed.stops)} stops",
+            websocket_clients=len(app.state.hub.clients),
+            checked_in_ms=round((time.perf_counter() - start) * 1000, 1),
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+    app.router.routes.append(Route("/metrics", MetricsApp(), include_in_schema=False))
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

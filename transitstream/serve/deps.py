@@ -1,0 +1,35 @@
+"""What a route needs, as `Annotated` dependencies: settings, the pool, the GTFS reference, now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
+
+from transitstream.config import Settings
+from transitstream.serve.reference import Reference
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _pool(request: Request) -> AsyncConnectionPool:
+    return request.app.state.pool
+
+
+def _reference(request: Request) -> Reference:
+    return request.app.state.reference
+
+
+def _now() -> datetime:
+    """One instant per request, so every field of an answer is computed against the same now."""
+    return datetime.now(UTC)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+PoolDep = Annotated[AsyncConnectionPool, Depends(_pool)]
+ReferenceDep = Annotated[Reference, Depends(_reference)]
+NowDep = Annotated[datetime, Depends(_now)]

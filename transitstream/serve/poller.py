@@ -1,0 +1,199 @@
+"""ONE background task that asks the read models "what changed since revision N" for all clients.
+
+Every projector write takes the next value of the sequence `read_model_revision`, so one indexed
+query per table per tick finds all changes, however many clients are connected. A revision is
+taken when a row is written but becomes visible when its transaction commits, so a slow commit
+can show up behind a higher revision already seen: each scan starts a little back (the highest
+revision seen `push_overlap_s` ago), and rows already pushed are recognised by key and revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from transitstream.config import Settings
+from transitstream.serve import metrics
+from transitstream.serve.db import fetch
+from transitstream.serve.fanout import Delta, Filter, Hub, Json
+from transitstream.serve.queries import (
+    ANOMALY_COLUMNS,
+    VEHICLE_COLUMNS,
+    anomaly_model,
+    arrivals_by_stop,
+    eta_query,
+    vehicle_model,
+)
+from transitstream.serve.reference import Reference
+
+log = logging.getLogger(__name__)
+
+CHANGED_VEHICLES = (
+    f"SELECT {VEHICLE_COLUMNS} FROM vehicle_state WHERE revision > %(low)s ORDER BY revision"
+)
+CHANGED_STOPS = (
+    "SELECT stop_id, max(revision) AS revision FROM stop_eta WHERE revision > %(low)s "
+    "GROUP BY stop_id"
+)
+CHANGED_ANOMALIES = (
+    f"SELECT {ANOMALY_COLUMNS} FROM vehicle_anomaly WHERE revision > %(low)s ORDER BY revision"
+)
+START = (
+    "SELECT greatest((SELECT max(revision) FROM vehicle_state),"
+    " (SELECT max(revision) FROM stop_eta), (SELECT max(revision) FROM vehicle_anomaly), 0)"
+    " AS revision"
+)
+
+
+class RevisionWindow:
+    """Where the next scan starts: the highest revision seen at least `overlap_s` ago."""
+
+    def __init__(self, start: int, overlap_s: float) -> None:
+        self.overlap_s = overlap_s
+        self.floor = start
+        self.marks: deque[tuple[float, int]] = deque()
+        self.high = start
+
+    def low(self, now: float) -> int:
+        while self.marks and self.marks[0][0] <= now - self.overlap_s:
+            self.floor = max(self.floor, self.marks.popleft()[1])
+        return self.floor
+
+    def saw(self, now: float, revision: int) -> None:
+        if revision > self.high:
+            self.high = revision
+            self.marks.append((now, revision))
+
+
+class Seen:
+    """Key -> highest revision already published, forgotten once below the scan window."""
+
+    def __init__(self) -> None:
+        self.revisions: dict[str, int] = {}
+
+    def fresh(self, key: str, revision: int) -> bool:
+        if revision <= self.revisions.get(key, -1):
+            return False
+        self.revisions[key] = revision
+        return True
+
+    def forget_below(self, low: int) -> None:
+        self.revisions = {k: r for k, r in self.revisions.items() if r > low}
+
+
+def _vehicle_json(row: dict[str, Any], now: datetime, settings: Settings, ref: Reference) -> Json:
+    return vehicle_model(row, now, settings.project.stale_after_s, ref).model_dump(mode="json")
+
+
+def _anomaly_json(row: dict[str, Any]) -> Json:
+    return {**anomaly_model(row).model_dump(mode="json"), "revision": row["revision"]}
+
+
+async def boards(
+    pool: AsyncConnectionPool, settings: Settings, ref: Reference, stops: list[str], now: datetime
+) -> dict[str, list[Json]]:
+    """The departure board of each stop, in one query; a stop with nothing coming maps to []."""
+    if not stops:
+        return {}
+    api = settings.api
+    rows = await fetch(
+        pool, eta_query(stops, now, api.eta_grace_s, api.eta_max_age_s, api.eta_limit)
+    )
+    by_stop = arrivals_by_stop(rows, now, ref)
+    return {s: [a.model_dump(mode="json") for a in by_stop.get(s, [])] for s in stops}
+
+
+async def snapshot(
+    pool: AsyncConnectionPool, settings: Settings, ref: Reference, f: Filter
+) -> Json:
+    """Everything a client's filter covers, now: the state it applies later deltas to."""
+    now = datetime.now(UTC)
+    where, params = "TRUE", {}
+    if f.routes or f.vehicles:
+        where = "route_id = ANY(%(routes)s) OR vehicle_id = ANY(%(vehicles)s)"
+        params = {"routes": sorted(f.routes), "vehicles": sorted(f.vehicles)}
+    vehicles = await fetch(
+        pool,
+        f"SELECT {VEHICLE_COLUMNS} FROM vehicle_state WHERE {where} ORDER BY vehicle_id",
+        params,
+    )
+    anomalies = await fetch(
+        pool, f"SELECT {ANOMALY_COLUMNS} FROM vehicle_anomaly WHERE state = 'open'"
+    )
+    return {
+        "type": "snapshot",
+        "filter": f.as_json(),
+        "vehicles": [_vehicle_json(r, now, settings, ref) for r in vehicles],
+        "etas": await boards(pool, settings, ref, sorted(f.stops), now),
+        "anomalies": [
+            _anomaly_json(a) for a in anomalies if f.wants_vehicle(a["vehicle_id"], a["route_id"])
+        ],
+        "time": now.isoformat(),
+    }
+
+
+class Poller:
+    def __init__(
+        self, pool: AsyncConnectionPool, hub: Hub, settings: Settings, ref: Reference
+    ) -> None:
+        self.pool, self.hub, self.settings, self.ref = pool, hub, settings, ref
+        self.window: RevisionWindow | None = None
+        self.vehicles, self.stops, self.anomalies = Seen(), Seen(), Seen()
+        self.ticks = 0
+
+    async def tick(self) -> Delta:
+        """One scan of the three tables; publishes what changed and returns it."""
+        mono = time.monotonic()
+        if self.window is None:
+            start = (await fetch(self.pool, START))[0]["revision"]
+            self.window = RevisionWindow(start, self.settings.api.push_overlap_s)
+        low = self.window.low(mono)
+        now = datetime.now(UTC)
+        changes = Delta()
+        for row in await fetch(self.pool, CHANGED_VEHICLES, {"low": low}):
+            self.window.saw(mono, row["revision"])
+            if self.vehicles.fresh(row["vehicle_id"], row["revision"]):
+                changes.vehicles[row["vehicle_id"]] = _vehicle_json(
+                    row, now, self.settings, self.ref
+                )
+        changed_stops = []
+        for row in await fetch(self.pool, CHANGED_STOPS, {"low": low}):
+            self.window.saw(mono, row["revision"])
+            if self.stops.fresh(row["stop_id"], row["revision"]):
+                changed_stops.append(row["stop_id"])
+        watched = sorted(set(changed_stops) & self.hub.watched_stops())
+        changes.etas = await boards(self.pool, self.settings, self.ref, watched, now)
+        for row in await fetch(self.pool, CHANGED_ANOMALIES, {"low": low}):
+            self.window.saw(mono, row["revision"])
+            if self.anomalies.fresh(row["anomaly_id"], row["revision"]):
+                changes.anomalies[row["anomaly_id"]] = _anomaly_json(row)
+        if self.ticks % 100 == 0:
+            for seen in (self.vehicles, self.stops, self.anomalies):
+                seen.forget_below(low)
+        changes.revision = self.window.high
+        self.ticks += 1
+        if changes:
+            self.hub.publish(changes)
+        return changes
+
+    async def run(self) -> None:
+        """Until cancelled; a failed poll (Postgres down) is logged and retried next tick."""
+        interval = self.settings.api.push_interval_s
+        while True:
+            start = time.perf_counter()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                metrics.POLL_ERRORS.inc()
+                log.warning("read-model poll failed (%s); retrying", exc)
+            elapsed = time.perf_counter() - start
+            metrics.POLL_SECONDS.observe(elapsed)
+            await asyncio.sleep(max(0.0, interval - elapsed))
