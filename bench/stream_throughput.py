@@ -60,9 +60,10 @@ from transitstream.predict import Catalog
 from transitstream.simulate.generate import Simulation
 from transitstream.simulate.params import SimParams
 from transitstream.stream.brain import RouteBrain
-from transitstream.stream.jobs import BatchWriter
+from transitstream.stream.encode import encode_value, output_schemas
 from transitstream.stream.run import query_name, run_job
 from transitstream.stream.session import spark_session
+from transitstream.stream.sink import OutRecord
 
 RESULTS = Path(__file__).parent / "results.md"
 JOB = "all"
@@ -520,23 +521,25 @@ class Cost:
     events: int
     brain_us: float
     rows_per_event: dict[str, float]
-    serialize_us: float
+    encode_us: float  # in the workers
+    produce_us: float  # in the driver
     state_kb: float
     route_share: float
     routes: int
 
 
 def per_event_cost(settings: Settings, feed: Feed, events: list[Any], batch: int) -> Cost:
-    """The job's Python work per position on one core: `RouteBrain` per route and micro-batch
-    (state in and out as JSON, as Spark's state store holds it; output rows to JSON, as the
-    job's group function makes them), then what the driver's `BatchWriter` does per output row
-    (JSON in, Avro out)."""
+    """The job's Python work per position on one core, as its group function does it in the
+    workers: `RouteBrain` per route and micro-batch (state in and out as JSON, as Spark's state
+    store holds it), then each output row encoded as Avro (`encode_value`). The driver only
+    moves the bytes to the producer (`produce_us`, measured on a sample)."""
     catalog = Catalog(feed)
     names = {r.route_id: r.name for r in feed.routes.values()}
+    outputs = output_schemas(settings)
     state: dict[str, str | None] = {}
     kinds: Counter[str] = Counter()
-    sample: list[tuple[str, str, str]] = []
-    t_brain = 0.0
+    sample: list[OutRecord] = []
+    t_brain = t_encode = 0.0
     for i in range(0, len(events), batch):
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for e in events[i : i + batch]:
@@ -547,26 +550,36 @@ def per_event_cost(settings: Settings, feed: Feed, events: list[Any], batch: int
             brain = RouteBrain.from_json(state.get(route), catalog, settings.predict)
             out = brain.process(group)
             state[route] = brain.to_json()
-            rows = [(r.kind, r.key, json.dumps(r.value, separators=(",", ":"))) for r in out]
-            t_brain += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            encoded = [encode_value(outputs[r.kind], r.value) for r in out]
+            t_encode += time.perf_counter() - t1
+            t_brain += t1 - t0
             kinds.update(r.kind for r in out)
             if len(sample) < 50_000:
-                sample += rows
-    writer = BatchWriter(settings, JOB, "bench-cost")
-    try:
-        t0 = time.perf_counter()
-        for kind, key, value in sample:
-            writer.record(kind, key, json.loads(value))
-        per_row = (time.perf_counter() - t0) / max(1, len(sample))
-    finally:
-        writer.close()
+                sample += [
+                    OutRecord(outputs[r.kind].topic, r.key.encode(), v)
+                    for r, v in zip(out, encoded, strict=True)
+                ]
+    producer = Producer(settings.kafka_config(**{"linger.ms": 5, "compression.type": "lz4"}))
+    t0 = time.perf_counter()
+    for r in sample:
+        while True:
+            try:
+                producer.produce(r.topic, key=r.key, value=r.value)
+                producer.poll(0)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    per_row = (time.perf_counter() - t0) / max(1, len(sample))
+    producer.flush(30)
     total_rows = sum(kinds.values())
     by_route = Counter(e["route_id"] for e in events)
     return Cost(
         events=len(events),
         brain_us=t_brain / len(events) * 1e6,
         rows_per_event={k: v / len(events) for k, v in sorted(kinds.items())},
-        serialize_us=per_row * total_rows / len(events) * 1e6,
+        encode_us=t_encode / len(events) * 1e6,
+        produce_us=per_row * total_rows / len(events) * 1e6,
         state_kb=sum(len(v or "") for v in state.values()) / 1024,
         route_share=by_route.most_common(1)[0][1] / len(events),
         routes=len(by_route),
@@ -685,9 +698,9 @@ def report(
             f"- RouteBrain (map matching, ETAs, anomalies, state JSON in/out): "
             f"{cost.brain_us:.0f} µs/event (= {1e6 / cost.brain_us:,.0f} events/s per core)",
             f"- output rows per event: {rows}",
-            f"- driver BatchWriter (JSON in, Avro out) for those rows: "
-            f"{cost.serialize_us:.0f} µs/event (= {1e6 / cost.serialize_us:,.0f} events/s, "
-            "one driver thread)",
+            f"- Avro encoding of those rows, in the workers: {cost.encode_us:.0f} µs/event",
+            f"- the driver's produce() of those rows: {cost.produce_us:.0f} µs/event "
+            f"(= {1e6 / cost.produce_us:,.0f} events/s, one driver thread)",
             f"- routes: {cost.routes}; the busiest has {cost.route_share:.0%} of the events; "
             f"state of all routes {cost.state_kb:,.0f} KB (JSON, read and written each batch)",
         ]
@@ -803,19 +816,18 @@ def report(
     limits: list[str] = []
     if cost is not None:
         cores = os.cpu_count() or 1
-        python_us = cost.brain_us + cost.serialize_us
+        python_us = cost.brain_us + cost.encode_us + cost.produce_us
         out_rows = sum(cost.rows_per_event.values())
         limits += [
-            f"- Python work per position: {cost.brain_us:.0f} µs in the workers (RouteBrain) + "
-            f"{cost.serialize_us:.0f} µs in the driver (Avro for {out_rows:.0f} output rows) = "
-            f"{python_us:.0f} µs, so {cores} cores give at most {cores * 1e6 / python_us:,.0f} "
-            "positions/s before any of Spark's own work (Kafka read, Avro decode UDF, shuffle, "
-            "Arrow, state store, collect to the driver, Kafka transaction); 10,000/s would need "
+            f"- Python work per position: {cost.brain_us:.0f} µs (RouteBrain) + "
+            f"{cost.encode_us:.0f} µs (Avro for {out_rows:.0f} output rows) in the workers, "
+            f"{cost.produce_us:.0f} µs (produce) in the driver = {python_us:.0f} µs, so "
+            f"{cores} cores give at most {cores * 1e6 / python_us:,.0f} positions/s before any "
+            "of Spark's own work (Kafka read, Avro decode UDF, shuffle, Arrow, state store, "
+            "transfer to the driver, Kafka transaction); 10,000/s would need "
             f"{10_000 * python_us / 1e6:.1f} cores of Python alone",
-            f"- the driver's share runs in one thread: at most {1e6 / cost.serialize_us:,.0f} "
-            f"positions/s ({10_000 * out_rows:,.0f} output records/s at 10,000 positions/s), "
-            "and foreachBatch collects, serializes and commits one after another while the "
-            "workers wait",
+            f"- the driver's share runs in one thread: at most {1e6 / cost.produce_us:,.0f} "
+            f"positions/s ({10_000 * out_rows:,.0f} output records/s at 10,000 positions/s)",
             f"- grouped by route: {cost.routes} routes in the input, the busiest with "
             f"{cost.route_share:.0%} of the events; its group is one task, which bounds a batch "
             "however many cores there are",

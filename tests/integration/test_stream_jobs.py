@@ -150,10 +150,11 @@ def test_kill_minus_9_mid_stream_then_restart_is_exactly_once(own_stack: Setting
     ids = Counter(e["event_id"] for e in enriched)
     assert ids.most_common(1)[0][1] == 1, "an enriched record was written twice"
     etas = Counter(
-        (p["stop_id"], p["trip_id"], p["vehicle_id"], p["prediction_time"])
+        (p["stop_sequence"], p["trip_id"], p["vehicle_id"], p["prediction_time"])
         for p in values(s, s.topics.eta)
-    )
-    assert etas.most_common(1)[0][1] == 1, "an ETA was written twice"
+    )  # a stop visit: loop trips call at some stops twice
+    twice = [k for k, n in etas.items() if n > 1]
+    assert not twice, f"ETAs written twice: {twice[:3]}"
     anomalies = Counter((a["anomaly_id"], a["state"]) for a in values(s, s.topics.anomaly))
     assert not anomalies or anomalies.most_common(1)[0][1] == 1
     known_route = {p["event_id"] for p in positions if p["route_id"]}

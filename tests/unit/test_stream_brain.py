@@ -3,18 +3,30 @@ replayed micro-batch relies on), one enriched row per used fix, anomaly ids stab
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
+import fastavro
 import pandas as pd
 
-from transitstream.config import PredictSettings
+from transitstream.config import PredictSettings, load_settings
 from transitstream.gtfs import load_feed
 from transitstream.predict import Catalog
+from transitstream.schemas import load, topic_schemas
 from transitstream.simulate import SimParams, Simulation
+from transitstream.stream.avro import parse_schema
 from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, RouteBrain, anomaly_id
-from transitstream.stream.jobs import DLQ, dead_letter
+from transitstream.stream.encode import DLQ, OutputSchema, encode_value
+from transitstream.stream.jobs import dead_letter
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+ROW_BAD = {
+    "dlq_reason": "bad magic byte",
+    "event_id": None,
+    "vehicle_id": None,
+    "raw_value": b"\x07garbage",
+    "event_time": pd.Timestamp("2026-11-25T18:00:00Z"),
+}
 
 
 def route_events() -> tuple[str, list[dict[str, object]]]:
@@ -68,16 +80,42 @@ def test_anomaly_ids_match_on_open_and_close() -> None:
 
 
 def test_dead_letters_keep_the_raw_bytes() -> None:
-    row = {
-        "dlq_reason": "bad magic byte",
-        "event_id": None,
-        "vehicle_id": None,
-        "raw_value": b"\x07garbage",
-        "event_time": pd.Timestamp("2026-11-25T18:00:00Z"),
-    }
+    row = ROW_BAD
     out = dead_letter(row)
-    assert out.kind == DLQ and out.value["code"] == "decode_error"
-    assert out.value["raw_b64"] == "B2dhcmJhZ2U="
-    assert out.value["event_time"] == int(NOW.timestamp() * 1000)
+    assert out.kind == DLQ and out.value["error_code"] == "decode_error"
+    assert out.value["raw"] == b"\x07garbage" and out.value["source"] == "stream"
+    assert out.value["receive_time"] == int(NOW.timestamp() * 1000)
     unknown = dead_letter({**row, "event_id": "e1", "vehicle_id": "bus-9"})
-    assert unknown.value["code"] == "unknown_route" and unknown.key == "bus-9"
+    assert unknown.value["error_code"] == "unknown_route" and unknown.key == "bus-9"
+
+
+def test_rows_are_encoded_as_the_confluent_serializer_would_write_them() -> None:
+    """Workers encode with fastavro; readers use confluent-kafka's AvroDeserializer."""
+    settings = load_settings()
+    names = topic_schemas(settings)
+    for kind, topic in ((DLQ, settings.topics.position_dlq), (ETA, settings.topics.eta)):
+        text = load(settings, names[topic])
+        schema = OutputSchema(topic, 42, text)
+        value = (
+            dead_letter({**ROW_BAD, "event_id": "e1"}).value
+            if kind == DLQ
+            else {
+                "stop_id": "s1",
+                "stop_sequence": 3,
+                "vehicle_id": "bus-1",
+                "trip_id": "t1",
+                "route_id": "4",
+                "predicted_time": 1_795_000_060_000,
+                "prediction_time": 1_795_000_000_000,
+                "horizon_s": 60,
+                "scheduled_time": None,
+                "model": "segments-v1",
+            }
+        )
+        data = encode_value(schema, value)
+        assert data[:5] == b"\x00\x00\x00\x00\x2a"  # magic byte, schema id 42
+        decoded = fastavro.schemaless_reader(io.BytesIO(data[5:]), parse_schema(text), None)
+        for field in ("predicted_time", "prediction_time", "receive_time"):
+            if field in decoded:  # timestamp-millis fields come back as datetimes
+                decoded[field] = int(decoded[field].timestamp() * 1000)
+        assert decoded == value

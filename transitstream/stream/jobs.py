@@ -11,28 +11,28 @@ read → transform → write:
     store, versioned per micro-batch, so a replayed batch reproduces the same rows);
   * write: `foreachBatch` into `sink.ExactlyOnceSink` (one Kafka transaction per micro-batch,
     with the batch id recorded in the same transaction).
+
+The rows leave the workers already Avro-encoded (`encode.py`): the driver only moves bytes, via
+Arrow, into the producer.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pandas as pd
-from confluent_kafka.serialization import MessageField, SerializationContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
-from transitstream import schemas
 from transitstream.config import PredictSettings, Settings
 from transitstream.gtfs import Feed, load_feed
 from transitstream.predict import Catalog
 from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, KINDS, OutRow, RouteBrain
+from transitstream.stream.encode import DLQ, OutputSchema, encode_value
 from transitstream.stream.session import checkpoint_dir
 from transitstream.stream.sink import ExactlyOnceSink, OutRecord
 
@@ -44,12 +44,11 @@ JOBS: dict[str, tuple[str, ...]] = {
     "eta": (ETA,),
     "anomalies": (ANOMALY,),
 }
-DLQ = "dlq"
 OUTPUT = StructType(
     [
         StructField("kind", StringType(), False),
         StructField("key", StringType(), True),
-        StructField("value", StringType(), False),
+        StructField("value", BinaryType(), False),  # Confluent wire-format Avro
     ]
 )
 STATE = StructType([StructField("brain", StringType(), True)])
@@ -74,21 +73,29 @@ def route_reference(spark: SparkSession, feed: Feed) -> DataFrame:
 
 
 def dead_letter(row: dict[str, Any]) -> OutRow:
+    """A position the job cannot use, as a `vehicle.position.dlq` record with its raw bytes."""
     raw = row.get("raw_value")
     value = {
         "reason": row["dlq_reason"],
-        "code": "decode_error" if row.get("event_id") is None else "unknown_route",
+        "error_code": "decode_error" if row.get("event_id") is None else "unknown_route",
+        "source": "stream",
+        "raw": bytes(raw) if raw is not None else b"",
+        "content_type": None,
+        "batch_index": None,
         "vehicle_id": row.get("vehicle_id"),
-        "raw_b64": base64.b64encode(bytes(raw)).decode() if raw is not None else "",
-        "event_time": int(pd.Timestamp(row["event_time"]).value // 1_000_000),
+        # the Kafka timestamp (event time fell back to it): the same on a replay
+        "receive_time": int(pd.Timestamp(row["event_time"]).value // 1_000_000),
     }
     return OutRow(DLQ, str(row.get("vehicle_id") or ""), value)
 
 
 def route_group_fn(
-    gtfs_path: str, predict: PredictSettings
+    gtfs_path: str, predict: PredictSettings, outputs: dict[str, OutputSchema]
 ) -> Callable[[Any, Iterable[pd.DataFrame], GroupState], Iterable[pd.DataFrame]]:
-    """The function Spark calls per route and micro-batch, with that route's stored state."""
+    """The function Spark calls per route and micro-batch, with that route's stored state.
+
+    `outputs` holds the kinds the job writes (DLQ always): rows of other kinds are not encoded.
+    """
     predict_json = predict.model_dump_json()
 
     def fn(key: Any, pdfs: Iterable[pd.DataFrame], state: GroupState) -> Iterator[pd.DataFrame]:
@@ -104,11 +111,12 @@ def route_group_fn(
             good = good.sort_values(["ts", "event_id"], kind="stable")
             rows += brain.process(good.drop(columns=["event_time"]).to_dict("records"))
             state.update((brain.to_json(),))
+        rows = [r for r in rows if r.kind in outputs]
         yield pd.DataFrame(
             {
                 "kind": [r.kind for r in rows],
                 "key": [r.key for r in rows],
-                "value": [json.dumps(r.value, separators=(",", ":")) for r in rows],
+                "value": [encode_value(outputs[r.kind], r.value) for r in rows],
             },
             columns=["kind", "key", "value"],
         )
@@ -116,8 +124,13 @@ def route_group_fn(
     return fn
 
 
-def predict_rows(positions: DataFrame, routes: DataFrame, settings: Settings) -> DataFrame:
-    """Decoded positions → (kind, key, value-json) rows for the three topics, plus DLQ rows.
+def predict_rows(
+    positions: DataFrame,
+    routes: DataFrame,
+    settings: Settings,
+    outputs: dict[str, OutputSchema],
+) -> DataFrame:
+    """Decoded positions → (kind, key, Avro value) rows for the three topics, plus DLQ rows.
 
     One pass over the source: positions are left-joined with the route reference, and a record
     that could not be decoded, or names a route the reference does not know, is flagged and
@@ -142,7 +155,7 @@ def predict_rows(positions: DataFrame, routes: DataFrame, settings: Settings) ->
         .withWatermark("event_time", f"{settings.spark.watermark_s} seconds")
         .groupBy("route_id")
         .applyInPandasWithState(
-            route_group_fn(str(settings.gtfs_path), settings.predict),
+            route_group_fn(str(settings.gtfs_path), settings.predict, outputs),
             OUTPUT,
             STATE,
             "append",
@@ -151,52 +164,33 @@ def predict_rows(positions: DataFrame, routes: DataFrame, settings: Settings) ->
     )
 
 
-class BatchWriter:
-    """The foreachBatch function: serialize each row for its topic, write the batch once."""
+def job_outputs(job: str, outputs: dict[str, OutputSchema]) -> dict[str, OutputSchema]:
+    """The kinds a job writes: its topics, and always the dead letters."""
+    return {kind: o for kind, o in outputs.items() if kind in JOBS[job] or kind == DLQ}
 
-    def __init__(self, settings: Settings, job: str, query: str) -> None:
+
+class BatchWriter:
+    """The foreachBatch function: the batch's encoded rows, written once (one transaction)."""
+
+    def __init__(self, settings: Settings, outputs: dict[str, OutputSchema], query: str) -> None:
         self.settings = settings
-        self.kinds = set(JOBS[job]) | {DLQ}
-        registry = schemas.registry_client(settings)
-        schemas.register_all(registry, settings)
-        t = settings.topics
-        self.topics = {ENRICHED: t.enriched, ETA: t.eta, ANOMALY: t.anomaly, DLQ: t.position_dlq}
-        self.serializers = {
-            kind: (schemas.serializer(registry, settings, topic), topic)
-            for kind, topic in self.topics.items()
-        }
+        self.topics = {kind: o.topic for kind, o in outputs.items()}
         self.sink = ExactlyOnceSink(settings, query, checkpoint_dir(settings, query))
         self.rows_written: dict[str, int] = dict.fromkeys(self.topics, 0)
 
-    def record(self, kind: str, key: str | None, value: dict[str, Any]) -> OutRecord:
-        serialize, topic = self.serializers[kind]
-        payload = serialize(value, SerializationContext(topic, MessageField.VALUE))
-        assert payload is not None
-        return OutRecord(topic, key.encode() if key else None, payload)
-
-    def dead_letter(self, value: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "reason": value["reason"],
-            "error_code": value["code"],
-            "source": "stream",
-            "raw": base64.b64decode(value.get("raw_b64") or ""),
-            "content_type": None,
-            "batch_index": None,
-            "vehicle_id": value.get("vehicle_id"),
-            "receive_time": value["event_time"],  # the Kafka timestamp: same on a replay
-        }
-
     def __call__(self, df: DataFrame, batch_id: int) -> None:
-        rows = [r for r in df.collect() if r["kind"] in self.kinds]
-        out = []
-        for r in rows:
-            value = json.loads(r["value"])
-            if r["kind"] == DLQ:
-                value = self.dead_letter(value)
-            out.append(self.record(r["kind"], r["key"], value))
+        table = df.toArrow()  # columnar to the driver: no Row object per record
+        kinds = table.column("kind").to_pylist()
+        keys = table.column("key").to_pylist()
+        values = table.column("value").to_pylist()
+        topics = self.topics
+        out = [
+            OutRecord(topics[k], key.encode() if key else None, value)
+            for k, key, value in zip(kinds, keys, values, strict=True)
+        ]
         if self.sink.write(batch_id, out):
-            for r in rows:
-                self.rows_written[r["kind"]] += 1
+            for k in kinds:
+                self.rows_written[k] += 1
 
     def close(self) -> None:
         self.sink.close()

@@ -17,7 +17,14 @@ from typing import Any
 from transitstream.config import Settings
 from transitstream.errors import TransitStreamError
 from transitstream.gtfs import load_feed
-from transitstream.stream.jobs import JOBS, BatchWriter, predict_rows, route_reference
+from transitstream.stream.encode import output_schemas
+from transitstream.stream.jobs import (
+    JOBS,
+    BatchWriter,
+    job_outputs,
+    predict_rows,
+    route_reference,
+)
 from transitstream.stream.metrics import QueryMetrics
 from transitstream.stream.session import checkpoint_dir, spark_session
 from transitstream.stream.source import read_positions
@@ -53,14 +60,16 @@ def run_job(
     name = query_name(job)
     spark = spark_session(settings, f"transitstream-{job}")
     metrics = QueryMetrics(spark, settings, serve=serve_metrics)
-    writer = BatchWriter(settings, job, name)
+    outputs = job_outputs(job, output_schemas(settings))
+    writer = BatchWriter(settings, outputs, name)
     positions = read_positions(
         spark,
         settings,
         streaming=True,
         maxOffsetsPerTrigger=str(settings.spark.max_offsets_per_trigger),
     )
-    rows = predict_rows(positions, route_reference(spark, load_feed(settings.gtfs_path)), settings)
+    routes = route_reference(spark, load_feed(settings.gtfs_path))
+    rows = predict_rows(positions, routes, settings, outputs)
     stream = (
         rows.writeStream.queryName(name)
         .option("checkpointLocation", str(checkpoint_dir(settings, name)))
