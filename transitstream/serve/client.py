@@ -73,7 +73,10 @@ class Live:
 
     def __init__(self, url: str, open_timeout: float = 10.0) -> None:
         self.url = url
+        # entered as a context manager at once (websockets >= 17.1 warns otherwise); `close`
+        # (or leaving a `with Live(...)` block) closes it
         self.ws: ClientConnection = connect(url, open_timeout=open_timeout, max_size=2**24)
+        self.ws.__enter__()
 
     def receive(self, timeout: float = 10.0) -> Json:
         """The next message; TimeoutError if none comes in `timeout` seconds."""
