@@ -140,6 +140,11 @@ class ProjectSettings(BaseModel):
     batch_timeout_s: float = Field(0.5, gt=0, description="a partial batch commits after this")
     pool_size: int = Field(4, ge=1, description="Postgres connections in the pool")
     stale_after_s: float = Field(180.0, gt=0, description="a silent vehicle is stale after this")
+    eta_grace_s: float = Field(
+        60.0, ge=0, description="an ETA whose predicted time passed this long ago is removed"
+    )
+    sweep_interval_s: float = Field(5.0, gt=0, description="stale ETAs/vehicles checked this often")
+    lag_interval_s: float = Field(5.0, gt=0, description="consumer lag measured this often")
 
     @property
     def url(self) -> str:

@@ -1,0 +1,31 @@
+"""Write records straight into the read models, without Kafka: for tests of what reads them
+(the API's WebSocket deltas), benchmarks and tools. Same rows, same rules as the projectors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+
+from transitstream.project import writer
+from transitstream.project.batch import Batch
+from transitstream.project.tables import TABLES
+
+
+def write_records(
+    conn: psycopg.Connection,
+    records: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    path: writer.WritePath = writer.WRITE_PATH,
+) -> dict[str, int]:
+    """`records` maps a projector (vehicles, etas, anomalies) to decoded records shaped like
+    its topic's Avro schema (vehicle.enriched.v1, stop.eta.v1, vehicle.anomaly.v1). They are
+    coalesced and upserted in one transaction (no offsets stored); returns rows changed."""
+    batch = Batch()
+    for name, values in records.items():
+        table = TABLES[name]
+        for value in values:
+            batch.add_row(table, table.to_row(value))
+    tables = [(batch.tables[n], rows) for n, rows in batch.row_lists().items()]
+    return writer.write_batch(conn, tables, {}, path=path)

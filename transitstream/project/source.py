@@ -1,0 +1,89 @@
+"""Where the projectors read: consumer settings, the Postgres pool, and decoding with the
+dead-letter decision (a record that does not decode is the record's fault; a registry that does
+not answer is ours, and stops the projector instead of dead-lettering good records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, Message
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import MessageField, SerializationContext
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from transitstream.config import Settings
+from transitstream.errors import InfraError
+from transitstream.project.batch import DeadLetter
+from transitstream.project.tables import Table
+
+
+def consumer(settings: Settings, group: str, **extra: Any) -> Consumer:
+    """read_committed (aborted stream-job batches stay invisible), offsets kept in Postgres."""
+    return Consumer(
+        settings.kafka_config(
+            **{
+                "group.id": group,
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,  # how bounded runs know they reached the end
+                "fetch.min.bytes": 1,
+                "queued.max.messages.kbytes": 65536,
+                **extra,
+            }
+        )
+    )
+
+
+def open_pool(settings: Settings, name: str = "projector") -> ConnectionPool:
+    """Created closed and opened here (ARCHITECTURE.md section 8); autocommit so each
+    `conn.transaction()` is exactly one BEGIN/COMMIT."""
+    pool = ConnectionPool(
+        settings.postgres.conninfo(),
+        min_size=1,
+        max_size=settings.project.pool_size,
+        kwargs={"autocommit": True, "application_name": f"transitstream-{name}"},
+        open=False,
+        name=name,
+    )
+    try:
+        pool.open(wait=True, timeout=10)
+    except PoolTimeout as exc:
+        pool.close()
+        raise InfraError(
+            f"Postgres is not reachable at {settings.postgres.masked_conninfo()}: "
+            "run `transitstream infra up` (or `transitstream infra status`)."
+        ) from exc
+    return pool
+
+
+def decode(
+    deserializer: AvroDeserializer, msg: Message, table: Table
+) -> tuple[Any, DeadLetter | None]:
+    """(value, None), or (None, a dead letter) when the bytes are not a record of ours."""
+    topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+    raw = msg.value()
+
+    def letter(reason: str, exc: BaseException) -> DeadLetter:
+        error = f"{type(exc).__name__}: {exc}"
+        return DeadLetter(reason, error, topic, partition, offset, msg.key(), raw, table.projector)
+
+    if raw is None:
+        return None, None  # a tombstone: nothing to project
+    try:
+        return deserializer(raw, SerializationContext(topic, MessageField.VALUE)), None
+    except SchemaRegistryError as exc:
+        if exc.http_status_code == 404:  # a schema id the registry never issued
+            return None, letter("unknown-schema", exc)
+        raise InfraError(
+            f"schema registry error ({exc}): run `transitstream infra status`."
+        ) from exc
+    except (httpx.HTTPError, ConnectionError) as exc:
+        raise InfraError(
+            f"schema registry unreachable ({exc}): run `transitstream infra status`."
+        ) from exc
+    except Exception as exc:  # SerializationError, or fastavro on a corrupt body
+        return None, letter("decode", exc)
