@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the native stack needs, if any are missing. Idempotent.
+# Installs the Debian packages the native stack (and the board's browser test) needs, if any are
+# missing. Idempotent.
 # As root it installs them; with passwordless sudo it uses sudo; otherwise it prints the exact
 # command to run and fails, so `make setup` never half-succeeds silently.
 set -euo pipefail
@@ -16,9 +17,11 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# the live board's browser test drives Debian's Chromium with Playwright (no browser download)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system packages: all present (java 17+, maven, postgresql, prometheus, python3-venv)"
+  echo "system packages: all present (java 17+, maven, postgresql, prometheus, python3-venv, chromium)"
   exit 0
 fi
 
