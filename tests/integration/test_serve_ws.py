@@ -214,3 +214,33 @@ def test_slow_client_is_skipped_then_dropped_and_never_slows_others(api: Setting
     # the fast client kept getting its vehicle every tick, promptly, while the other stalled
     assert len(lags) >= tick * 0.8, (len(lags), tick)
     assert sorted(lags)[int(len(lags) * 0.95) - 1] < 2.0, sorted(lags)[-5:]
+
+
+def test_board_drops_a_bus_that_moved_on(api: Settings) -> None:
+    """The projector deletes the ETA of a stop a bus has passed (no revision for a deletion);
+    the bus's own update must still refresh the boards it was on."""
+    from transitstream.db.migrate import connect
+
+    route = unique_route()
+    bus = f"{route}-bus"
+    now = datetime.now(UTC)
+    row = {
+        "vehicle_id": bus,
+        "trip_id": "1025020",
+        "stop_sequence": 1,
+        "stop_id": STOP,
+        "route_id": "1",
+        "predicted_time": now + timedelta(seconds=40),
+        "prediction_time": now,
+    }
+    with Live(live_url(api, stop_id=[STOP], vehicle_id=["nobody"])) as live:
+        live.until("snapshot")
+        write_rows(api, vehicles=[fix(bus, "1", next_stop_sequence=1)], etas=[row])
+        next_delta_with(
+            live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, []))
+        )
+        with connect(api) as conn:
+            conn.execute("DELETE FROM stop_eta WHERE vehicle_id = %s", [bus])
+        write_rows(api, vehicles=[fix(bus, "1", next_stop_sequence=2)])
+        delta = next_delta_with(live, lambda m: STOP in m["etas"])
+        assert all(a["vehicle_id"] != bus for a in delta["etas"][STOP])

@@ -145,6 +145,7 @@ class Poller:
         self.pool, self.hub, self.settings, self.ref = pool, hub, settings, ref
         self.window: RevisionWindow | None = None
         self.vehicles, self.stops, self.anomalies = Seen(), Seen(), Seen()
+        self.board_vehicles: dict[str, set[str]] = {}  # watched stop -> vehicles on its board
         self.ticks = 0
 
     async def tick(self) -> Delta:
@@ -167,8 +168,15 @@ class Poller:
             self.window.saw(mono, row["revision"])
             if self.stops.fresh(row["stop_id"], row["revision"]):
                 changed_stops.append(row["stop_id"])
-        watched = sorted(set(changed_stops) & self.hub.watched_stops())
-        changes.etas = await boards(self.pool, self.settings, self.ref, watched, now)
+        watched = self.hub.watched_stops()
+        # a board also changes when a bus on it moves on: the projector then deletes its ETA,
+        # and a deletion draws no revision, so boards listing a changed vehicle are redone too
+        moved = {s for s, vs in self.board_vehicles.items() if vs & changes.vehicles.keys()}
+        redo = sorted((set(changed_stops) | moved) & watched)
+        changes.etas = await boards(self.pool, self.settings, self.ref, redo, now)
+        self.board_vehicles = {s: v for s, v in self.board_vehicles.items() if s in watched}
+        for stop_id, board in changes.etas.items():
+            self.board_vehicles[stop_id] = {a["vehicle_id"] for a in board}
         for row in await fetch(self.pool, CHANGED_ANOMALIES, {"low": low}):
             self.window.saw(mono, row["revision"])
             if self.anomalies.fresh(row["anomaly_id"], row["revision"]):
