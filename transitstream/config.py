@@ -145,6 +145,12 @@ class ProjectSettings(BaseModel):
     )
     sweep_interval_s: float = Field(5.0, gt=0, description="stale ETAs/vehicles checked this often")
     lag_interval_s: float = Field(5.0, gt=0, description="consumer lag measured this often")
+    instance_id: str = Field(
+        "project-0", description="stable per instance: a restart takes its partitions back at once"
+    )
+    session_timeout_s: float = Field(
+        10.0, ge=6, description="a projector that died silently loses its partitions after this"
+    )
 
     @property
     def url(self) -> str:

@@ -138,7 +138,7 @@ def end_offsets(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
 
 def stored_offsets(settings: Settings, *topics: str) -> dict[tuple[str, int], int]:
     query = "SELECT topic, partition, next_offset FROM projector_offsets WHERE topic = ANY(%s)"
-    return {(t, p): o for t, p, o in rows(settings, query, list(topics))}
+    return {(t, p): o for t, p, o in rows(settings, query, list(topics)) if o > 0}
 
 
 def checksums(settings: Settings, prefix: str) -> dict[str, tuple[int, str]]:

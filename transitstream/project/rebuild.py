@@ -60,7 +60,9 @@ class Replay:
         self.targets = {t.name: swap.shadow(t) for t in tables}
         self.pool = pool
         self.consumer: Consumer = source.consumer(
-            settings, f"{settings.project.group_prefix}-rebuild-{uuid.uuid4().hex[:8]}"
+            settings,
+            f"{settings.project.group_prefix}-rebuild-{uuid.uuid4().hex[:8]}",
+            static=False,
         )
         self.deserializer: AvroDeserializer = schemas.deserializer(
             schemas.registry_client(settings)

@@ -19,12 +19,20 @@ from transitstream.project.batch import DeadLetter
 from transitstream.project.tables import Table
 
 
-def consumer(settings: Settings, group: str, **extra: Any) -> Consumer:
-    """read_committed (aborted stream-job batches stay invisible), offsets kept in Postgres."""
+def consumer(settings: Settings, group: str, static: bool = True, **extra: Any) -> Consumer:
+    """read_committed (aborted stream-job batches stay invisible), offsets kept in Postgres.
+
+    Static group membership (`group.instance.id` from `Settings.project.instance_id`): a
+    projector restarted after a crash gets its partitions back at once instead of waiting for
+    the dead member's session to time out. Two live processes must not share an instance id
+    (the broker fences the older one): give a second instance its own."""
+    if static:
+        extra = {"group.instance.id": f"{group}-{settings.project.instance_id}", **extra}
     return Consumer(
         settings.kafka_config(
             **{
                 "group.id": group,
+                "session.timeout.ms": int(settings.project.session_timeout_s * 1000),
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
