@@ -22,6 +22,11 @@ CHECKPOINTS = {
         "Stream processing",
         {"vehicles": 6, "duration_s": 15.0, "seed": 5, "fleet_prefix": "pm2"},
     ),
+    "04_serving.ipynb": (
+        4,
+        "Serving",
+        {"vehicles": 4, "duration_s": 10.0, "seed": 5, "fleet_prefix": "pm4"},
+    ),
 }
 
 
