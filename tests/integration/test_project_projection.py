@@ -230,3 +230,31 @@ def test_dead_letters_carry_reason_and_origin(scratch_stack: Settings) -> None:
     assert headers["source.topic"] == s.topics.enriched.encode()
     assert headers["source.key"] == b"k1" and msg.value() == b'{"not": "avro"}'
     assert msg.key() == f"{s.topics.enriched}/{int(headers['source.partition'])}/0".encode()
+
+
+def test_the_fast_decoder_reads_what_the_reference_deserializer_reads(
+    scratch_stack: Settings, prefix: str
+) -> None:
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from transitstream import schemas
+    from transitstream.project.source import Decoder
+
+    s = scratch_stack
+    client = schemas.registry_client(s)
+    reference, fast = schemas.deserializer(client), Decoder(client)
+    samples = {
+        s.topics.enriched: [enriched(f"{prefix}-1", T0), enriched(f"{prefix}-2", T0, trip=None)],
+        s.topics.eta: [
+            eta(f"{prefix}-1", 3, T0),
+            {**eta(f"{prefix}-1", 4, T0), "scheduled_time": None},
+        ],
+        s.topics.anomaly: [anomaly(f"{prefix}-1", "closed", T0, T0 - timedelta(seconds=90))],
+    }
+    for topic, values in samples.items():
+        ctx = SerializationContext(topic, MessageField.VALUE)
+        serialize = schemas.serializer(client, s, topic)
+        for value in values:
+            raw = serialize(value, ctx)
+            assert raw is not None
+            assert fast(raw, ctx) == reference(raw, ctx) == value

@@ -22,6 +22,11 @@ CHECKPOINTS = {
         "Stream processing",
         {"vehicles": 6, "duration_s": 15.0, "seed": 5, "fleet_prefix": "pm2"},
     ),
+    "03_read_models.ipynb": (
+        3,
+        "Read models",
+        {"vehicles": 4, "duration_s": 10.0, "seed": 6, "fleet_prefix": "pm3"},
+    ),
     "04_serving.ipynb": (
         4,
         "Serving",

@@ -13,6 +13,7 @@ from typing import Any
 from transitstream.project.tables import InvalidRecord, Row, Table
 
 OffsetKey = tuple[str, str, int]  # (projector, topic, partition)
+Origin = tuple[str, int, int, bytes | None, bytes | None]
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,9 @@ class Batch:
     tables: dict[str, Table] = field(default_factory=dict)
     offsets: dict[OffsetKey, int] = field(default_factory=dict)
     dead: list[DeadLetter] = field(default_factory=list)
-    # (table, row key) -> the last record that wrote it: what a refused row is dead-lettered as
-    origin: dict[tuple[str, tuple[Any, ...]], DeadLetter] = field(default_factory=dict)
+    # (table, row key) -> (topic, partition, offset, key, raw) of the last record that wrote it:
+    # what a row Postgres refuses is dead-lettered as (a plain tuple: this runs per record)
+    origin: dict[tuple[str, tuple[Any, ...]], Origin] = field(default_factory=dict)
     records: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -54,9 +56,10 @@ class Batch:
         key: bytes | None = None,
         raw: bytes | None = None,
     ) -> None:
-        """A decoded record: coalesced into its row (or dead-lettered if the model refuses it)."""
+        """A decoded record: coalesced into its row (or dead-lettered if the model refuses it).
+        Records of a partition come in offset order, so the last one sets its offset."""
         self.records += 1
-        self.reach(table, topic, partition, offset + 1)
+        self.offsets[(table.projector, topic, partition)] = offset + 1
         try:
             row = table.to_row(value)
         except (InvalidRecord, KeyError, TypeError) as exc:
@@ -64,17 +67,23 @@ class Batch:
                 DeadLetter("invalid", str(exc), topic, partition, offset, key, raw, table.projector)
             )
             return
-        self.add_row(table, row)
-        self.origin[(table.name, table.key_of(row))] = DeadLetter(
-            "constraint", "", topic, partition, offset, key, raw, table.projector
-        )
+        row_key = self.add_row(table, row)
+        self.origin[(table.name, row_key)] = (topic, partition, offset, key, raw)
 
-    def add_row(self, table: Table, row: Row) -> None:
-        self.tables[table.name] = table
-        rows = self.rows.setdefault(table.name, {})
+    def refused(self, table: Table, row: Row, reason: str) -> DeadLetter:
+        """The dead letter of a row Postgres refused: the last record that wrote it."""
+        topic, partition, offset, key, raw = self.origin[(table.name, table.key_of(row))]
+        return DeadLetter("constraint", reason, topic, partition, offset, key, raw, table.projector)
+
+    def add_row(self, table: Table, row: Row) -> tuple[Any, ...]:
+        rows = self.rows.get(table.name)
+        if rows is None:
+            rows = self.rows[table.name] = {}
+            self.tables[table.name] = table
         key = table.key_of(row)
         cur = rows.get(key)
         rows[key] = row if cur is None else table.merge(cur, row)
+        return key
 
     def fail(self, letter: DeadLetter, table: Table) -> None:
         """A record that did not decode: it still moves the offset on."""

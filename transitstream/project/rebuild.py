@@ -23,7 +23,6 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from psycopg_pool import ConnectionPool
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -64,9 +63,7 @@ class Replay:
             f"{settings.project.group_prefix}-rebuild-{uuid.uuid4().hex[:8]}",
             static=False,
         )
-        self.deserializer: AvroDeserializer = schemas.deserializer(
-            schemas.registry_client(settings)
-        )
+        self.deserializer = source.Decoder(schemas.registry_client(settings))
         self.positions: Position = {}
         self.ends: Position = {}
         self.result = RebuildResult()

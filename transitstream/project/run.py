@@ -27,7 +27,6 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from psycopg_pool import ConnectionPool
 
 from transitstream import schemas
@@ -98,7 +97,7 @@ class Projector:
             self.at_end.discard((tp.topic, tp.partition))
 
     # -- one message --------------------------------------------------------------------------
-    def take(self, msg: Message, deserializer: AvroDeserializer) -> None:
+    def take(self, msg: Message, deserializer: source.Decoder) -> None:
         topic, partition = msg.topic() or "", msg.partition() or 0
         table = self.tables[topic]
         error = msg.error()
@@ -143,14 +142,7 @@ class Projector:
                 refused = []
 
                 def dead_letter(rows: list[tuple[Table, tuple[object, ...], str]]) -> None:
-                    for table, row, reason in rows:
-                        origin = batch.origin[(table.name, table.key_of(row))]
-                        refused.append(
-                            DeadLetter(
-                                "constraint", reason, origin.topic, origin.partition,
-                                origin.offset, origin.key, origin.value, origin.projector,
-                            )
-                        )  # fmt: skip
+                    refused.extend(batch.refused(table, row, reason) for table, row, reason in rows)
                     dlq.send(self.producer, self.settings, refused)
 
                 changed, _ = writer.write_isolating(
@@ -232,7 +224,7 @@ def run(
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     pool = source.open_pool(settings)
     projector = Projector(settings, tables, pool, path)
-    deserializer = schemas.deserializer(schemas.registry_client(settings))
+    deserializer = source.Decoder(schemas.registry_client(settings))
     consumer = source.consumer(settings, group_id(settings, tables))
     cfg = settings.project
     try:

