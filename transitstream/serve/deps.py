@@ -1,4 +1,8 @@
-"""What a route needs, as `Annotated` dependencies: settings, the pool, the GTFS reference, now."""
+"""What a route needs, as `Annotated` dependencies: settings, the pool, the GTFS reference, now.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, which
+costs more than these one-line lookups themselves.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +16,19 @@ from transitstream.config import Settings
 from transitstream.serve.reference import Reference
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _pool(request: Request) -> AsyncConnectionPool:
+async def _pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 
-def _reference(request: Request) -> Reference:
+async def _reference(request: Request) -> Reference:
     return request.app.state.reference
 
 
-def _now() -> datetime:
+async def _now() -> datetime:
     """One instant per request, so every field of an answer is computed against the same now."""
     return datetime.now(UTC)
 
