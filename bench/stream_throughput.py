@@ -1,7 +1,7 @@
 """Stream throughput: the events/s the stream job keeps up with, and its batch duration there.
 
 Milestone 2's benchmark (issue 4). It brings up a stack of its own (ports base+00..base+99,
-45000 by default; never the default stack on 9092... nor the test stack on 18092...), fills
+28000 by default; never the default stack on 9092... nor the test stack on 18092...), fills
 `vehicle.position.v1` with positions of a large simulated fleet (validated and Avro-serialized
 exactly as the ingestor does, no HTTP) and runs the real job (`stream.run.run_job`, job `all`):
 
@@ -889,7 +889,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=int, default=3_000, help="events of the warm-up run")
     parser.add_argument(
-        "--port-base", type=int, default=45_000, help="the bench stack's ports: base+00..base+99"
+        "--port-base", type=int, default=28_000, help="the bench stack's ports: base+00..base+99"
     )
     parser.add_argument(
         "--state-dir",

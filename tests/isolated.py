@@ -1,7 +1,9 @@
 """A stack of its own for tests that stop, kill or restart parts of it.
 
 Such tests must not disturb the session stack the other tests share, so they get their own
-state folder and a block of ports (base + the usual last digits).
+state folder and a block of ports (base + the usual last digits). Bases stay below 32768: above
+it, Linux hands the same ports out as the local end of outgoing connections, and a listener that
+finds its port taken by one fails to start at random.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ def isolated_env(state_dir: Path, base: int) -> dict[str, str]:
 def isolated_stack(state_dir: Path, base: int, ingest: bool = True) -> Iterator[Settings]:
     """Up (with the ingestor), yield its Settings, then down: for a module-scoped fixture."""
     settings = settings_of(isolated_env(state_dir, base))
-    stack.up(settings)
-    if ingest:
-        stack.start(INGEST, settings)
+    try:
+        stack.up(settings)
+        if ingest:
+            stack.start(INGEST, settings)
+    except BaseException:
+        stack.down(settings)  # a half-started stack would hold the ports of the next run
+        raise
     try:
         yield settings
     finally:

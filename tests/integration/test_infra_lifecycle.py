@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def own_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    env = isolated_env(tmp_path_factory.mktemp("lifecycle") / "state", 39000)
+    env = isolated_env(tmp_path_factory.mktemp("lifecycle") / "state", 24000)
     yield env
     cli(env, "infra", "down")
 

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    with isolated_stack(tmp_path_factory.mktemp("faults") / "state", 41000) as settings:
+    with isolated_stack(tmp_path_factory.mktemp("faults") / "state", 25000) as settings:
         yield settings
 
 

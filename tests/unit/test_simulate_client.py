@@ -56,7 +56,9 @@ def client(handler: Handler, clock: FakeTime, max_retry_s: float = 300.0) -> Ing
     )
 
 
-YESTERDAY_EVENING = (datetime.now(UTC) - timedelta(days=1)).replace(hour=17, minute=46)
+YESTERDAY_EVENING = (datetime.now(UTC) - timedelta(days=1)).replace(
+    hour=17, minute=46, second=0, microsecond=0
+)
 """A fixed time of day in full service (anchored to the wall clock, or the ingestor's time limits
 would reject it): at some hours CARTA runs too few trips to place every injected fault."""
 
