@@ -296,6 +296,44 @@ def eval_eta(
         raise typer.Exit(1)
 
 
+@eval_app.command("job")
+def eval_job(
+    run_dir: Annotated[
+        Path, typer.Argument(help="a simulated run's folder (holds arrivals.csv), e.g. from demo")
+    ],
+) -> None:
+    """Score the ETAs the stream job wrote to Kafka for a simulated run's vehicles against the
+    run's true arrivals, next to the timetable on the same predictions. Exit 1 if ours has the
+    larger mean error in a band (of 100+ predictions)."""
+    from rich.table import Table
+
+    from transitstream.evaluate.eta import BANDS
+    from transitstream.evaluate.job_output import score_job_output
+
+    if not (run_dir / "arrivals.csv").is_file():
+        raise TransitStreamError(
+            f"{run_dir} has no arrivals.csv: pass a run folder from "
+            "`.transitstream/state/simulate/` (each `simulate` or `demo` run writes one)"
+        )
+    score = score_job_output(get_settings(), run_dir)
+    table = Table(title=f"the job's ETAs, absolute error (s): mean / p90 ({score.records:,} read)")
+    for column in ("band", "n", "job (stop.eta.v1)", "timetable"):
+        table.add_column(column, justify="left" if column == "band" else "right")
+    for band, _, _ in BANDS:
+        ours, timetable = score.stat(band, "model"), score.stat(band, "timetable")
+        if ours is not None:
+            other = f"{timetable.mean_s:.0f} / {timetable.p90_s:.0f}" if timetable else "-"
+            table.add_row(band, f"{ours.n:,}", f"{ours.mean_s:.0f} / {ours.p90_s:.0f}", other)
+    console.print(table)
+    if score.scored == 0:
+        console.print("[yellow]nothing scored: has the stream job run over this run's events?[/]")
+        raise typer.Exit(1)
+    if not score.beats_timetable(min_n=100, p90=False):
+        console.print("[red]the job's mean error is not below the timetable's in every band[/]")
+        raise typer.Exit(1)
+    console.print("[green]the job's mean error is below the timetable's in every band[/]")
+
+
 @app.command()
 def doctor() -> None:
     """Check Java, jars, binaries, ports, disk, each service, topics and subjects; print fixes."""

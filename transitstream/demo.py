@@ -1,19 +1,23 @@
-"""`transitstream demo` (what `make demo` runs): the live pipeline as far as it is built.
+"""`transitstream demo` (what `make demo` runs): the live pipeline, end to end.
 
-The stack; the ingestor and the Spark stream job in the background; a simulated fleet posting
-for a bounded time; then what landed in Kafka (positions, dead letters, enriched positions, ETAs,
-anomalies) and where to look next. Everything keeps running
-afterwards (`transitstream infra down` stops it), so the learner can poke at it.
+The stack; the ingestor, the Spark stream job, the projectors and the read API in the
+background; the departure board's address; a simulated fleet posting for a bounded time while
+the board updates; then what landed in Kafka and in the read models, and where to look next.
+Everything keeps running afterwards (`transitstream infra down` stops it), so the learner can
+poke at it.
 """
 
 from __future__ import annotations
 
 import time
 
+import psycopg
+from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
 from transitstream.config import Settings
+from transitstream.db.migrate import connect
 from transitstream.infra import stack
 from transitstream.infra.report import memory_line, status_table
 from transitstream.services import SERVICES
@@ -21,7 +25,8 @@ from transitstream.simulate import RunSummary, SimParams, run
 from transitstream.simulate.progress import summary_table
 from transitstream.topic_reader import read_topic
 
-CATCH_UP_S = 10.0  # a few micro-batches of the stream job after the last fix
+CATCH_UP_S = 60.0  # the most the demo waits for the read models to show the fleet's last fixes
+READ_MODELS = ("vehicle_state", "stop_eta", "vehicle_anomaly")
 
 
 def start_services(settings: Settings, console: Console) -> None:
@@ -41,25 +46,75 @@ def topic_counts(settings: Settings) -> Table:
     return table
 
 
+def fleet_vehicles(summary: RunSummary) -> list[str]:
+    return [str(v["vehicle_id"]) for v in summary.vehicles]
+
+
+def caught_up(conn: psycopg.Connection, summary: RunSummary) -> bool:
+    """Every vehicle of the fleet is in `vehicle_state` with a fix from the window's end."""
+    vehicles = fleet_vehicles(summary)
+    last = (summary.window_end_ms or 0) - 2 * summary.params.report_every_s * 1000
+    row = conn.execute(
+        "SELECT count(*) FROM vehicle_state WHERE vehicle_id = ANY(%s)"
+        " AND event_time >= to_timestamp(%s / 1000.0)",
+        [vehicles, last],
+    ).fetchone()
+    return row is not None and row[0] >= len(vehicles)
+
+
+def wait_for_read_models(settings: Settings, summary: RunSummary, console: Console) -> float:
+    """Seconds until the read models caught up with the fleet (stream job, then projectors)."""
+    start = time.monotonic()
+    with connect(settings) as conn:
+        conn.autocommit = True
+        while time.monotonic() - start < CATCH_UP_S:
+            if caught_up(conn, summary):
+                return time.monotonic() - start
+            time.sleep(1.0)
+    console.print(
+        f"  [yellow]the read models had not caught up after {CATCH_UP_S:.0f} s[/]: "
+        "`transitstream infra status` and `transitstream doctor` show what is slow or down"
+    )
+    return time.monotonic() - start
+
+
+def read_model_counts(settings: Settings) -> Table:
+    table = Table(title="What the read models hold (Postgres)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    with connect(settings) as conn:
+        for name in READ_MODELS:
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
+            row = conn.execute(query).fetchone()
+            table.add_row(name, f"{row[0] if row else 0:,}")
+    return table
+
+
 def demo(settings: Settings, params: SimParams, console: Console | None = None) -> RunSummary:
     console = console or Console()
     console.rule("1. the native stack")
     rows = stack.up(settings, report=lambda line: console.print(f"  {line}"))
     console.print(status_table(rows))
     console.print(memory_line(rows))
-    console.rule("2. the ingestor and the stream job (Spark)")
+    console.rule("2. the pipeline: ingestor, stream job (Spark), projectors, read API")
     start_services(settings, console)
     console.print(status_table(stack.status(settings, SERVICES), title="TransitStream services"))
+    board = f"{settings.api.url}/"
+    console.print(f"\n  [bold]live departure board and map: {board}[/] (open it now)\n")
     console.rule("3. a simulated fleet reporting to it")
     summary = run(params, settings=settings, console=console)
     console.print(summary_table(summary))
-    console.print(f"  letting the stream job catch up ({CATCH_UP_S:.0f}s) ...")
-    time.sleep(CATCH_UP_S)
+    console.print("  waiting for the stream job and the projectors to catch up ...")
+    waited = wait_for_read_models(settings, summary, console)
+    console.print(f"  caught up in {waited:.0f} s")
     console.rule("4. what landed")
     console.print(topic_counts(settings))
+    console.print(read_model_counts(settings))
     console.print(
         f"ground truth: {summary.out_dir}\n"
-        f"ingestor API docs: {settings.ingest.url}/docs   metrics: {settings.ingest.url}/metrics\n"
+        f"board: {board}   read API docs: {settings.api.url}/docs   "
+        f"GTFS-realtime: {settings.api.url}/gtfs-rt/vehicle-positions?format=json\n"
+        f"ingestor API docs: {settings.ingest.url}/docs   "
         f"Prometheus: {settings.prometheus.url}/targets   "
         f"registry: {settings.registry.url}/subjects\n"
         "everything keeps running: `transitstream infra down` (or `make down`) stops it."
