@@ -35,6 +35,7 @@ from transitstream.gtfs import load_feed
 from transitstream.infra import stack
 from transitstream.infra.port_block import port_block_env, settings_of
 from transitstream.infra.process import running_process, stop
+from transitstream.serve.app import create_app
 from transitstream.serve.process import COMPONENT as SERVE
 from transitstream.serve.sample import delete_vehicles, write_rows
 
@@ -94,6 +95,22 @@ async def bench_eta(
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         wall = time.perf_counter() - start
     return len(latencies) / wall, latencies, errors
+
+
+async def bench_in_process(settings: Settings, stops: list[str], n: int) -> float:
+    """ms per /eta request through the app in this process (no sockets, no uvicorn): the
+    server's own cost, apart from the machine's other load and the client's."""
+    app = create_app(settings)
+    rng = random.Random(3)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            for _ in range(50):
+                await client.get("/eta", params={"stop_id": rng.choice(stops)})
+            start = time.perf_counter()
+            for _ in range(n):
+                await client.get("/eta", params={"stop_id": rng.choice(stops)})
+            return (time.perf_counter() - start) * 1000 / n
 
 
 async def bench_fanout(
@@ -184,6 +201,7 @@ def main() -> None:
     try:
         delete_vehicles(settings, PREFIX)
         stops = seed_rows(settings, args.vehicles, args.etas)
+        in_process_ms = asyncio.run(bench_in_process(settings, stops, 2000))
         rate1, lat1, _ = asyncio.run(bench_eta(settings, stops, 1, args.seconds / 2))
         rate, lat, errors = asyncio.run(bench_eta(settings, stops, args.concurrency, args.seconds))
         lat_ms, lat1_ms = [x * 1000 for x in lat], [x * 1000 for x in lat1]
@@ -218,6 +236,8 @@ def main() -> None:
         f"{max(lat_ms):.1f} ms; {errors} errors",
         f"- one request at a time (the floor): {rate1:,.0f} requests/s, p50 "
         f"{statistics.median(lat1_ms):.1f} ms, p99 {pct(lat1_ms, 99):.1f} ms",
+        f"- the app alone, in-process (ASGI transport, no sockets, same queries): "
+        f"{in_process_ms:.2f} ms per request = {1000 / in_process_ms:,.0f} requests/s per core",
         "",
         f"WebSocket fan-out: {args.moving} vehicles move every push interval "
         f"({settings.api.push_interval_s} s); each client subscribes to one route (round robin "
