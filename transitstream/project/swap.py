@@ -91,7 +91,8 @@ def swap_in(
                 )
             )
     conn.execute(
-        "DELETE FROM projector_offsets WHERE projector = ANY(%s)", [[t.projector for t in tables]]
+        "DELETE FROM projector_offsets WHERE projector = ANY(%s) AND topic = ANY(%s)",
+        [[t.projector for t in tables], sorted({k[1] for k in offsets})],
     )
     with conn.cursor() as cur:
         cur.executemany(
