@@ -128,6 +128,22 @@ def test_heartbeat_when_nothing_changes(api: Settings) -> None:
         assert datetime.fromisoformat(beat["time"]).tzinfo is not None
 
 
+def test_heartbeat_keeps_its_schedule_while_busy(api: Settings) -> None:
+    route = unique_route()
+    with Live(live_url(api, route_id=[route])) as live:
+        live.until("snapshot")
+        kinds: list[str] = []
+        start = time.monotonic()
+        while time.monotonic() - start < api.api.ws_heartbeat_s * 3.5:
+            write_rows(api, vehicles=[fix(f"{route}-v", route, lat=35 + time.monotonic() % 1)])
+            try:
+                while True:
+                    kinds.append(live.receive(0.3)["type"])
+            except TimeoutError:
+                pass
+        assert kinds.count("delta") >= 3 and kinds.count("heartbeat") >= 2, kinds
+
+
 def test_many_clients_one_poll(api: Settings) -> None:
     route = unique_route()
     write_rows(api, vehicles=[fix(f"{route}-v", route)])

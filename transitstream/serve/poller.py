@@ -193,15 +193,21 @@ class Poller:
     async def run(self) -> None:
         """Until cancelled; a failed poll (Postgres down) is logged and retried next tick."""
         interval = self.settings.api.push_interval_s
+        failing = False
         while True:
             start = time.perf_counter()
             try:
                 await self.tick()
+                if failing:
+                    log.warning("read-model polls work again")
+                failing = False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 metrics.POLL_ERRORS.inc()
-                log.warning("read-model poll failed (%s); retrying", exc)
+                if not failing:  # once per outage, not twice a second
+                    log.warning("read-model poll failed (%s); retrying every %s s", exc, interval)
+                failing = True
             elapsed = time.perf_counter() - start
             metrics.POLL_SECONDS.observe(elapsed)
             await asyncio.sleep(max(0.0, interval - elapsed))

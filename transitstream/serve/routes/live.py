@@ -3,7 +3,7 @@
 Filters come as query parameters (`route_id`, `vehicle_id`, `stop_id`; repeat or comma-separate)
 or later as a message `{"type": "subscribe", "route_id": [...], "vehicle_id": [...],
 "stop_id": [...]}`, which replaces the filter and brings a fresh snapshot. Messages out:
-`snapshot`, `delta`, `heartbeat` (every ws_heartbeat_s of silence) and `error`.
+`snapshot`, `delta`, `heartbeat` (every ws_heartbeat_s) and `error`.
 """
 
 from __future__ import annotations
@@ -51,12 +51,17 @@ async def _sender(ws: WebSocket, client: Client) -> None:
     settings, pool, ref = app.state.settings, app.state.pool, app.state.reference
     heartbeat, timeout = settings.api.ws_heartbeat_s, settings.api.ws_send_timeout_s
     outbox = client.outbox
+    loop = asyncio.get_running_loop()
+    next_beat = loop.time() + heartbeat
     while True:
-        try:
-            await asyncio.wait_for(outbox.ready.wait(), heartbeat)
-        except TimeoutError:
+        if loop.time() >= next_beat:  # on schedule, busy or not: clients time out on silence
             now = datetime.now(UTC)
             await _send(ws, {"type": "heartbeat", "time": now.isoformat()}, timeout)
+            next_beat = loop.time() + heartbeat
+            continue
+        try:
+            await asyncio.wait_for(outbox.ready.wait(), next_beat - loop.time())
+        except TimeoutError:
             continue
         if outbox.snapshot_needed:
             outbox.snapshot_needed = False

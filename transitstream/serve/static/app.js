@@ -139,7 +139,7 @@ function renderBoard(changed = false) {
     const tr = el("tr", { "data-vehicle": a.vehicle_id });
     if (changed) tr.className = "flash";
     const badge = el("span", { class: "route-badge" }, a.route_name);
-    if (route) { badge.style.background = route.color; badge.style.color = route.text_color; }
+    if (route) { badge.style.background = route.color; badge.style.color = readableOn(route.color); }
     const routeCell = el("td"); routeCell.append(badge);
     const status = a.delay_s == null ? { text: "no timetable", cls: "" } : describeDelay(a.delay_s);
     const sched = a.scheduled_time
@@ -149,6 +149,15 @@ function renderBoard(changed = false) {
       el("td", {}, a.vehicle_id), el("td", {}, age(a)));
     body.append(tr);
   }
+}
+
+// GTFS text colours are often too faint on their route colour: pick black or white, whichever
+// contrasts more (WCAG relative luminance).
+function readableOn(hex) {
+  const lin = (c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  const [r, g, b] = [1, 3, 5].map((i) => lin(parseInt(hex.slice(i, i + 2), 16) / 255));
+  const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) ? "#000000" : "#ffffff";
 }
 
 function emptyRow(text) {
