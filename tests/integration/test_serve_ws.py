@@ -110,8 +110,10 @@ def test_subscribe_message_replaces_the_filter(api: Settings) -> None:
         assert (
             error["error"]["code"] == "invalid_message" and "subscribe" in error["error"]["message"]
         )
-        live.subscribe(route_id=[second])
+        live.subscribe(route_id=[second], stop_id=["no-such-stop"])
+        assert "no-such-stop" in live.until("error")["error"]["message"]
         snapshot = live.until("snapshot")
+        assert snapshot["etas"] == {"no-such-stop": []}
         assert [v["vehicle_id"] for v in snapshot["vehicles"]] == [f"{second}-b"]
         write_rows(api, vehicles=[fix(f"{first}-a", first, lat=35.5)])
         write_rows(api, vehicles=[fix(f"{second}-b", second, lat=35.6)])

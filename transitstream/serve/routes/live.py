@@ -90,7 +90,17 @@ async def _receiver(ws: WebSocket, client: Client) -> None:
             await ws.send_text(json.dumps({"type": "error", "error": problem}))
             continue
         client.filter = Filter.of(sub.route_id, sub.vehicle_id, sub.stop_id)
+        await _check_stops(ws, client.filter)
         client.outbox.resubscribe()
+
+
+async def _check_stops(ws: WebSocket, f: Filter) -> None:
+    """Say so when a stop is not in GTFS: its board would stay empty forever, silently."""
+    unknown = sorted(s for s in f.stops if s not in ws.app.state.reference.feed.stops)
+    if unknown:
+        problem = {"code": "not_found", "message": f"stop(s) {', '.join(unknown)} not in the "
+                   "GTFS feed: pick stop_ids from GET /stops"}  # fmt: skip
+        await ws.send_text(json.dumps({"type": "error", "error": problem}))
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
@@ -108,6 +118,7 @@ async def live(
     await ws.accept()
     hub = ws.app.state.hub
     client = hub.join(Filter.of(route_id, vehicle_id, stop_id))
+    await _check_stops(ws, client.filter)
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(_sender(ws, client)),
         asyncio.create_task(_receiver(ws, client)),
