@@ -1,7 +1,7 @@
 """Read API latency: `GET /eta` p50/p99 and requests/s under concurrency, and WebSocket fan-out
 to N clients (push lag p50/p99: receive time - event time of each vehicle state pushed).
 
-Runs on a stack of its own (ports base..base+99, default 49000, state in
+Runs on a stack of its own (ports base..base+99, default 31000, state in
 .transitstream/bench-serve), started and stopped here, so a demo or a test session on other ports
 is not disturbed:
 
@@ -181,7 +181,7 @@ def _server_pid(settings: Settings) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", type=int, default=49000, help="port block of the own stack")
+    parser.add_argument("--base", type=int, default=31000, help="port block of the own stack")
     parser.add_argument("--vehicles", type=int, default=500)
     parser.add_argument("--etas", type=int, default=30, help="ETAs per vehicle")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent /eta requests")
