@@ -6,6 +6,7 @@ while the projector goes on."""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from datetime import timedelta
 
@@ -258,3 +259,49 @@ def test_the_fast_decoder_reads_what_the_reference_deserializer_reads(
             raw = serialize(value, ctx)
             assert raw is not None
             assert fast(raw, ctx) == reference(raw, ctx) == value
+
+
+def test_the_projector_serves_metrics_and_health(scratch_stack: Settings, prefix: str) -> None:
+    import threading
+
+    import httpx
+
+    s = scratch_stack
+    produce(s, s.topics.enriched, [enriched(f"{prefix}-001", T0)], "vehicle_id")
+    stop = threading.Event()
+    box: dict = {}
+    worker = threading.Thread(
+        target=lambda: box.update(r=run(s, "vehicles", serve_metrics=True, stop=stop))
+    )
+    worker.start()
+    try:
+        url = s.project.url
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        while (
+            time.monotonic() < deadline
+            and not box
+            and not rows(s, "SELECT 1 FROM vehicle_state WHERE vehicle_id = %s", f"{prefix}-001")
+        ):
+            time.sleep(0.2)
+        health = httpx.get(f"{url}/healthz", timeout=2)
+        body = httpx.get(f"{url}/metrics", timeout=2).text
+    finally:
+        stop.set()
+        worker.join(30)
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    for name in (
+        'projector_rows_upserted_total{table="vehicle_state"}',
+        "projector_batch_seconds_bucket",
+        "projector_consumer_lag",
+        "projector_dlq_total",
+        "projector_rebuild_progress",
+    ):
+        assert name in body, name
+    assert box["r"].upserted.get("vehicle_state") == 1

@@ -154,6 +154,21 @@ def _stored(conn: psycopg.Connection, tables: list[Table], topics: set[str]) -> 
     return out
 
 
+def finish(replay: Replay, now: Clock) -> None:
+    """Sweep the shadows, then in one transaction: lock the live tables (a live projector's
+    batch in flight completes first), read on to wherever a live projector got to, and swap the
+    shadows and the offsets in."""
+    tables = list(replay.tables.values())
+    with replay.pool.connection() as conn:
+        stale.sweep(conn, replay.settings, now(), targets=replay.targets)
+        with conn.transaction():
+            swap.lock_live(conn, tables)
+            live = _stored(conn, tables, set(replay.tables))
+            replay.read_until(live, conn, timeout_s=60)
+            stale.sweep(conn, replay.settings, now(), targets=replay.targets)
+            swap.swap_in(conn, tables, replay.offsets())
+
+
 def rebuild(
     settings: Settings,
     names: str | list[str] | None = "all",
@@ -192,14 +207,7 @@ def rebuild(
 
             r.read_until(r.ends, None, timeout_s, on_batch=advance)
             advance()
-        with pool.connection() as conn:
-            stale.sweep(conn, settings, now(), targets=r.targets)
-            with conn.transaction():
-                swap.lock_live(conn, tables)
-                live = _stored(conn, tables, set(r.tables))
-                r.read_until(live, conn, timeout_s=60)  # a live projector got further meanwhile
-                stale.sweep(conn, settings, now(), targets=r.targets)
-                swap.swap_in(conn, tables, r.offsets())
+        finish(r, now)
         for t in tables:
             metrics.REBUILD_PROGRESS.labels(t.name).set(1.0)
         r.result.offsets = r.offsets()
