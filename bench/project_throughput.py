@@ -1,10 +1,10 @@
 """Projector throughput: read-model writes per second, batch commit latency, and rebuild rate.
 
 Milestone 3's benchmark (issue 5). It brings up a stack of its own (ports base+00..base+99,
-48000 by default; never the default stack nor a test stack) and uses records shaped like the
-stream job's output: per fix, one `vehicle.enriched.v1` record and ~30 `stop.eta.v1` records
-(the stops ahead; the mix the Spark job writes, see bench/results.md), a fix every 10 s per
-vehicle, event times at wall-clock now.
+30000 by default, below the ephemeral port range; never the default stack nor a test stack)
+and uses records shaped like the stream job's output: per fix, one `vehicle.enriched.v1` record
+and ~30 `stop.eta.v1` records (the stops ahead; the mix the Spark job writes, see
+bench/results.md), a fix every 10 s per vehicle, event times at wall-clock now.
 
 1. write paths, same rows, same batches (`batch_max`), straight into Postgres (no Kafka):
    `copy` (coalesce, COPY into a temp table, one INSERT ... SELECT ... ON CONFLICT), the chosen
@@ -160,7 +160,7 @@ def ms(values: list[float], q: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", type=int, default=48000, help="port block of the bench stack")
+    parser.add_argument("--base", type=int, default=30000, help="port block of the bench stack")
     parser.add_argument("--events", type=int, default=200_000, help="records for catch-up")
     parser.add_argument("--vehicles", type=int, default=500)
     parser.add_argument("--etas-per-fix", type=int, default=30)
