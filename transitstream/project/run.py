@@ -32,7 +32,7 @@ from psycopg_pool import ConnectionPool
 from transitstream import schemas
 from transitstream.config import Settings
 from transitstream.db.migrate import migrate
-from transitstream.errors import InfraError
+from transitstream.errors import InfraError, TransitStreamError
 from transitstream.project import dlq, metrics, source, stale, writer
 from transitstream.project.batch import Batch, DeadLetter
 from transitstream.project.tables import Table, select
@@ -99,19 +99,20 @@ class Projector:
     # -- one message --------------------------------------------------------------------------
     def take(self, msg: Message, deserializer: source.Decoder) -> None:
         topic, partition = msg.topic() or "", msg.partition() or 0
-        table = self.tables[topic]
         error = msg.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
+        if error is not None:  # an event, maybe of no topic at all (e.g. fenced)
+            if error.code() == KafkaError._PARTITION_EOF and topic in self.tables:
+                table = self.tables[topic]
                 self.at_end.add((topic, partition))
                 end = msg.offset() or 0
                 if end > self.positions.get((topic, partition), 0):  # past transaction markers
                     self.batch.reach(table, topic, partition, end)
                 return
-            if error.fatal():
-                raise KafkaException(error)
+            if error.fatal() or error.code() == KafkaError._FATAL:
+                raise fatal(self.settings, error)
             log.warning("consumer: %s", error)
             return
+        table = self.tables[topic]
         self.at_end.discard((topic, partition))
         metrics.RECORDS.labels(topic).inc()
         value, letter = source.decode(deserializer, msg, table)
@@ -181,6 +182,18 @@ class Projector:
         self.result.stale_deleted += deleted
 
 
+def fatal(settings: Settings, error: KafkaError) -> TransitStreamError:
+    """The consumer cannot go on; most likely another projector took our static membership."""
+    hint = "run `transitstream infra status`"
+    if "FENCED" in error.name() or "fenced" in error.str().lower():
+        hint = (
+            "another projector runs with the same TRANSITSTREAM_PROJECT__INSTANCE_ID "
+            f"({settings.project.instance_id!r}): stop it (a `make demo` runs one) or give "
+            "this one its own instance id"
+        )
+    return TransitStreamError(f"Kafka consumer stopped ({error.name()}: {error.str()}): {hint}.")
+
+
 def group_id(settings: Settings, tables: list[Table]) -> str:
     return f"{settings.project.group_prefix}-{'-'.join(t.projector for t in tables)}"
 
@@ -236,7 +249,13 @@ def run(
             heartbeat.beat(records=projector.result.records, batches=projector.result.batches)
             wait = max(0.05, min(1.0, cfg.batch_timeout_s - projector.batch.age_s()))
             room = max(1, min(cfg.batch_max - len(projector.batch), 10_000))
-            messages = consumer.consume(num_messages=room, timeout=wait)
+            try:
+                messages = consumer.consume(num_messages=room, timeout=wait)
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args else None
+                if isinstance(error, KafkaError) and error.fatal():
+                    raise fatal(settings, error) from exc
+                raise
             for msg in messages:
                 projector.take(msg, deserializer)
             if any(m.error() is None for m in messages):
