@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
-
-import uvicorn
-
-from transitstream.config import get_settings
+from transitstream.infra import uvicorn_service
 from transitstream.ingest.app import create_app
 
 
 def serve(host: str | None = None, port: int | None = None, log_level: str = "info") -> None:
-    settings = get_settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.ingest.host,
-        port=port or settings.ingest.port,
-        log_level=log_level,
-        timeout_graceful_shutdown=10,
-    )
+    # 10 s: a request in flight finishes its Kafka transaction before the process exits
+    uvicorn_service.serve_app(create_app, lambda s: s.ingest, host, port, log_level, grace_s=10)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m transitstream.ingest",
-        description="The TransitStream ingestor (FastAPI): GPS fixes in, Avro in Kafka out.",
+    uvicorn_service.main(
+        "python -m transitstream.ingest",
+        "The TransitStream ingestor (FastAPI): GPS fixes in, Avro in Kafka out.",
+        "INGEST",
+        serve,
     )
-    parser.add_argument("--host", help="listen address (default: TRANSITSTREAM_INGEST__HOST)")
-    parser.add_argument("--port", type=int, help="port (default: TRANSITSTREAM_INGEST__PORT)")
-    parser.add_argument("--log-level", default="info")
-    args = parser.parse_args()
-    serve(args.host, args.port, args.log_level)
