@@ -167,7 +167,12 @@ def test_stale_etas_go_and_silent_vehicles_are_flagged(
     etas += [eta(b, 3, T0 - timedelta(seconds=30), trip="T1")]  # b has started another trip
     etas += [eta(b, 3, T0, trip="T2", ahead_s=30)]  # predicted for T0+30 s
     produce(s, s.topics.eta, etas, "stop_id")
+    (before,) = rows(s, "SELECT coalesce(max(revision), 0) FROM stop_eta_removed")[0]
     run(s, "all", stop_at_end=True, now=lambda: T0)
+    # a deletion leaves no row to carry a revision: the stops are logged with one (the API
+    # redoes their boards)
+    logged = rows(s, "SELECT stop_id FROM stop_eta_removed WHERE revision > %s", before)
+    assert {"S4", "S3"} <= {stop for (stop,) in logged}
 
     def state() -> tuple[list, list]:
         return (

@@ -262,3 +262,33 @@ def test_board_drops_a_bus_that_moved_on(api: Settings) -> None:
         write_rows(api, vehicles=[fix(bus, "1", next_stop_sequence=2)])
         delta = next_delta_with(live, lambda m: STOP in m["etas"])
         assert all(a["vehicle_id"] != bus for a in delta["etas"][STOP])
+
+
+def test_board_drops_an_eta_the_projector_swept_away(api: Settings) -> None:
+    """An ETA whose time has passed is deleted by the projector's sweep, with no update of its
+    bus: the removal is logged with a revision, so the board is redone all the same."""
+    from transitstream.db.migrate import connect
+    from transitstream.project.stale import sweep
+
+    bus = f"{unique_route()}-bus"
+    now = datetime.now(UTC)
+    row = {
+        "vehicle_id": bus,
+        "trip_id": "1025020",
+        "stop_sequence": 1,
+        "stop_id": STOP,
+        "route_id": "1",
+        "predicted_time": now + timedelta(seconds=5),
+        "prediction_time": now,
+    }
+    with Live(live_url(api, stop_id=[STOP], vehicle_id=["nobody"])) as live:
+        live.until("snapshot")
+        write_rows(api, etas=[row])
+        next_delta_with(
+            live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, []))
+        )
+        with connect(api) as conn:  # as the projector's sweep would, once the grace is over
+            deleted, _ = sweep(conn, api, now + timedelta(seconds=api.project.eta_grace_s + 10))
+        assert deleted >= 1
+        delta = next_delta_with(live, lambda m: STOP in m["etas"])
+        assert all(a["vehicle_id"] != bus for a in delta["etas"][STOP])

@@ -7,7 +7,8 @@ sets it back to false when it reports again).
 
 `now` is a parameter: the projector passes the wall clock, tests and rebuilds pass a fixed time
 (simulated event times sit near wall-clock now, so a real clock would make results drift).
-Each change draws a new revision, so the API pushes the removal or the flag.
+Each change draws a new revision, so the API pushes the removal or the flag: a deleted ETA has
+no row left to carry one, so its stop is logged in `stop_eta_removed` with its own.
 """
 
 from __future__ import annotations
@@ -20,17 +21,24 @@ from psycopg import sql
 from transitstream.config import Settings
 
 DELETE_ETAS = """
-DELETE FROM {eta} AS e
-WHERE e.predicted_time < %(eta_cutoff)s
-   OR EXISTS (
-        SELECT 1 FROM {vehicle} AS v
-        WHERE v.vehicle_id = e.vehicle_id
-          AND (
-                (v.trip_id = e.trip_id AND e.stop_sequence < v.next_stop_sequence)
-             OR (v.trip_id <> e.trip_id AND v.event_time >= e.prediction_time)
-          )
-   )
+WITH gone AS (
+    DELETE FROM {eta} AS e
+    WHERE e.predicted_time < %(eta_cutoff)s
+       OR EXISTS (
+            SELECT 1 FROM {vehicle} AS v
+            WHERE v.vehicle_id = e.vehicle_id
+              AND (
+                    (v.trip_id = e.trip_id AND e.stop_sequence < v.next_stop_sequence)
+                 OR (v.trip_id <> e.trip_id AND v.event_time >= e.prediction_time)
+              )
+       )
+    RETURNING e.stop_id
+), logged AS (
+    INSERT INTO stop_eta_removed (stop_id) SELECT DISTINCT stop_id FROM gone RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM logged)
 """
+PRUNE_REMOVED = "DELETE FROM stop_eta_removed WHERE removed_at < now() - interval '1 hour'"
 FLAG_VEHICLES = """
 UPDATE {vehicle}
 SET stale = (event_time < %(vehicle_cutoff)s), updated_at = now(),
@@ -59,8 +67,9 @@ def sweep(
         "vehicle_cutoff": now - timedelta(seconds=settings.project.stale_after_s),
     }
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(sql.SQL(DELETE_ETAS).format(**names), params)
-        deleted = max(cur.rowcount, 0)
+        counts = cur.execute(sql.SQL(DELETE_ETAS).format(**names), params).fetchone()
+        deleted = int(counts[0]) if counts else 0
+        cur.execute(PRUNE_REMOVED)
         cur.execute(sql.SQL(FLAG_VEHICLES).format(**names), params)
         stale = cur.execute(
             sql.SQL("SELECT count(*) FROM {vehicle} WHERE stale").format(**names)

@@ -37,16 +37,19 @@ log = logging.getLogger(__name__)
 CHANGED_VEHICLES = (
     f"SELECT {VEHICLE_COLUMNS} FROM vehicle_state WHERE revision > %(low)s ORDER BY revision"
 )
-CHANGED_STOPS = (
-    "SELECT stop_id, max(revision) AS revision FROM stop_eta WHERE revision > %(low)s "
-    "GROUP BY stop_id"
+CHANGED_STOPS = (  # an ETA written, or removed by the projector (its stop logged with a revision)
+    "SELECT stop_id, max(revision) AS revision FROM ("
+    " SELECT stop_id, revision FROM stop_eta WHERE revision > %(low)s"
+    " UNION ALL SELECT stop_id, revision FROM stop_eta_removed WHERE revision > %(low)s"
+    ") AS changed GROUP BY stop_id"
 )
 CHANGED_ANOMALIES = (
     f"SELECT {ANOMALY_COLUMNS} FROM vehicle_anomaly WHERE revision > %(low)s ORDER BY revision"
 )
 START = (
     "SELECT greatest((SELECT max(revision) FROM vehicle_state),"
-    " (SELECT max(revision) FROM stop_eta), (SELECT max(revision) FROM vehicle_anomaly), 0)"
+    " (SELECT max(revision) FROM stop_eta), (SELECT max(revision) FROM vehicle_anomaly),"
+    " (SELECT max(revision) FROM stop_eta_removed), 0)"
     " AS revision"
 )
 
@@ -169,8 +172,8 @@ class Poller:
             if self.stops.fresh(row["stop_id"], row["revision"]):
                 changed_stops.append(row["stop_id"])
         watched = self.hub.watched_stops()
-        # a board also changes when a bus on it moves on: the projector then deletes its ETA,
-        # and a deletion draws no revision, so boards listing a changed vehicle are redone too
+        # a board also changes when a bus on it moves on: redone as soon as the bus's own update
+        # lands, before the projector's sweep deletes the passed ETA (and logs its stop)
         moved = {s for s, vs in self.board_vehicles.items() if vs & changes.vehicles.keys()}
         redo = sorted((set(changed_stops) | moved) & watched)
         changes.etas = await boards(self.pool, self.settings, self.ref, redo, now)
