@@ -51,19 +51,23 @@ def fleet_vehicles(summary: RunSummary) -> list[str]:
 
 
 def caught_up(conn: psycopg.Connection, summary: RunSummary) -> bool:
-    """Every vehicle of the fleet is in `vehicle_state` with a fix from the window's end."""
-    vehicles = fleet_vehicles(summary)
+    """The fleet's freshest fixes (from the window's last ticks) are in `vehicle_state`.
+
+    The stream job and the projectors keep each partition in order, so once the last fixes
+    landed, everything before them has too. (Not "every vehicle at the end": a bus whose block
+    ends inside the window stops reporting before it.)"""
     last = (summary.window_end_ms or 0) - 2 * summary.params.report_every_s * 1000
     row = conn.execute(
         "SELECT count(*) FROM vehicle_state WHERE vehicle_id = ANY(%s)"
         " AND event_time >= to_timestamp(%s / 1000.0)",
-        [vehicles, last],
+        [fleet_vehicles(summary), last],
     ).fetchone()
-    return row is not None and row[0] >= len(vehicles)
+    return row is not None and row[0] > 0
 
 
-def wait_for_read_models(settings: Settings, summary: RunSummary, console: Console) -> float:
-    """Seconds until the read models caught up with the fleet (stream job, then projectors)."""
+def wait_for_read_models(settings: Settings, summary: RunSummary, console: Console) -> float | None:
+    """Seconds until the read models caught up with the fleet (stream job, then projectors);
+    None if they did not within CATCH_UP_S."""
     start = time.monotonic()
     with connect(settings) as conn:
         conn.autocommit = True
@@ -73,9 +77,10 @@ def wait_for_read_models(settings: Settings, summary: RunSummary, console: Conso
             time.sleep(1.0)
     console.print(
         f"  [yellow]the read models had not caught up after {CATCH_UP_S:.0f} s[/]: "
-        "`transitstream infra status` and `transitstream doctor` show what is slow or down"
+        "`transitstream infra status` and `transitstream doctor` show what is slow or down "
+        "(a stream job catching up on a large backlog in the log takes longer)"
     )
-    return time.monotonic() - start
+    return None
 
 
 def read_model_counts(settings: Settings) -> Table:
@@ -106,7 +111,8 @@ def demo(settings: Settings, params: SimParams, console: Console | None = None) 
     console.print(summary_table(summary))
     console.print("  waiting for the stream job and the projectors to catch up ...")
     waited = wait_for_read_models(settings, summary, console)
-    console.print(f"  caught up in {waited:.0f} s")
+    if waited is not None:
+        console.print(f"  caught up in {waited:.0f} s")
     console.rule("4. what landed")
     console.print(topic_counts(settings))
     console.print(read_model_counts(settings))
