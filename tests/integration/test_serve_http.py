@@ -233,6 +233,7 @@ def test_reference_is_cacheable(http: httpx.Client, feed: Feed, path: str) -> No
     elif path == "/routes":
         assert {r["route_id"] for r in body} == set(feed.routes)
         assert all(r["color"].startswith("#") for r in body)
+        assert {r["timezone"] for r in body} == {feed.timezone} == {"America/New_York"}
     else:
         assert {r["route_id"] for r in body} <= set(feed.routes)
         vertices = sum(len(line) for r in body for line in r["shapes"])

@@ -108,6 +108,10 @@ class RouteOut(BaseModel):
     route_type: int
     color: str = Field(description="#rrggbb, a default when the feed has none")
     text_color: str
+    timezone: str = Field(
+        description="the agency's timezone (agency.txt): clocks on a board are shown in it, "
+        "not in the rider's browser's"
+    )
 
 
 class RouteShape(BaseModel):

@@ -129,6 +129,7 @@ def load_reference(gtfs_path: Path, shape_tolerance_m: float) -> Reference:
             route_type=r.route_type,
             color=_hex(r.color, DEFAULT_COLOR),
             text_color=_hex(r.text_color, DEFAULT_TEXT),
+            timezone=feed.timezone or "UTC",
         ).model_dump()
         for r in sorted(feed.routes.values(), key=lambda r: (len(r.name), r.name))
     ]

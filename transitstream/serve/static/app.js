@@ -13,6 +13,7 @@ const state = {
   ws: null,
   retry: 1000,
   clockOffset: 0,        // server time - local time, ms
+  timezone: null,        // the agency's (from /routes): clocks are shown in it
   project: null,         // [lat, lon] -> [x, y]
 };
 
@@ -112,7 +113,14 @@ function due(arrival) {
   const s = Math.round((Date.parse(arrival.predicted_time) - now()) / 1000);
   if (s < 30) return "now";
   if (s < 3600) return `${Math.round(s / 60)} min`;
-  return new Date(arrival.predicted_time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return clock(arrival.predicted_time);
+}
+
+// Clock times in the agency's timezone: a rider at the stop reads the stop's local time,
+// wherever the browser showing the board happens to be.
+function clock(iso) {
+  return new Date(iso).toLocaleTimeString([], {
+    hour: "2-digit", minute: "2-digit", timeZone: state.timezone ?? undefined });
 }
 
 function age(arrival) {
@@ -142,8 +150,7 @@ function renderBoard(changed = false) {
     if (route) { badge.style.background = route.color; badge.style.color = readableOn(route.color); }
     const routeCell = el("td"); routeCell.append(badge);
     const status = a.delay_s == null ? { text: "no timetable", cls: "" } : describeDelay(a.delay_s);
-    const sched = a.scheduled_time
-      ? new Date(a.scheduled_time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
+    const sched = a.scheduled_time ? clock(a.scheduled_time) : "–";
     tr.append(routeCell, el("td", {}, a.headsign ?? ""), el("td", { class: "due" }, due(a)),
       el("td", {}, sched), el("td", { class: status.cls }, status.text),
       el("td", {}, a.vehicle_id), el("td", {}, age(a)));
@@ -236,6 +243,7 @@ async function main() {
   const [stops, routes, shapes] = await Promise.all(
     ["/stops", "/routes", "/shapes"].map(getJson));
   for (const r of routes) state.routes.set(r.route_id, r);
+  state.timezone = routes[0]?.timezone;
   const list = $("stop-list");
   for (const s of stops) {
     state.stops.set(s.stop_id, s);
