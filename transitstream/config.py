@@ -145,6 +145,10 @@ class ProjectSettings(BaseModel):
     batch_timeout_s: float = Field(0.5, gt=0, description="a partial batch commits after this")
     pool_size: int = Field(4, ge=1, description="Postgres connections in the pool")
     stale_after_s: float = Field(180.0, gt=0, description="a silent vehicle is stale after this")
+    notify_channel: str = Field(
+        "read_model_changed",
+        description="Postgres NOTIFY channel: each committed write wakes the API's poller at once",
+    )
     eta_grace_s: float = Field(
         60.0, ge=0, description="an ETA whose predicted time passed this long ago is removed"
     )

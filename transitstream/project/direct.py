@@ -18,14 +18,16 @@ def write_records(
     records: Mapping[str, Iterable[Mapping[str, Any]]],
     *,
     path: writer.WritePath = writer.WRITE_PATH,
+    notify: str | None = None,
 ) -> dict[str, int]:
     """`records` maps a projector (vehicles, etas, anomalies) to decoded records shaped like
     its topic's Avro schema (vehicle.enriched.v1, stop.eta.v1, vehicle.anomaly.v1). They are
-    coalesced and upserted in one transaction (no offsets stored); returns rows changed."""
+    coalesced and upserted in one transaction (no offsets stored); returns rows changed.
+    `notify`: the channel to wake the API's poller on (Settings.project.notify_channel)."""
     batch = Batch()
     for name, values in records.items():
         table = TABLES[name]
         for value in values:
             batch.add_row(table, table.to_row(value))
     tables = [(batch.tables[n], rows) for n, rows in batch.row_lists().items()]
-    return writer.write_batch(conn, tables, {}, path=path)
+    return writer.write_batch(conn, tables, {}, path=path, notify=notify)

@@ -69,6 +69,7 @@ class Projector:
         self.tables = {t.topic_of(settings): t for t in tables}
         self.pool = pool
         self.path = path
+        self.channel = settings.project.notify_channel  # wakes the API when a batch commits
         self.producer = dlq.producer(settings)
         self.batch = Batch()
         self.positions: dict[tuple[str, int], int] = {}  # committed next offsets
@@ -137,7 +138,9 @@ class Projector:
         tables = [(batch.tables[name], rows) for name, rows in batch.row_lists().items()]
         with self.pool.connection() as conn:
             try:
-                changed = writer.write_batch(conn, tables, batch.offsets, path=self.path)
+                changed = writer.write_batch(
+                    conn, tables, batch.offsets, path=self.path, notify=self.channel
+                )
                 refused: list[DeadLetter] = []
             except writer.ROW_ERRORS:
                 refused = []
@@ -147,7 +150,7 @@ class Projector:
                     dlq.send(self.producer, self.settings, refused)
 
                 changed, _ = writer.write_isolating(
-                    conn, tables, batch.offsets, on_refused=dead_letter
+                    conn, tables, batch.offsets, on_refused=dead_letter, notify=self.channel
                 )
         elapsed = time.perf_counter() - started
         for (_, topic, partition), offset in batch.offsets.items():

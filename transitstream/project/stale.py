@@ -71,6 +71,9 @@ def sweep(
         deleted = int(counts[0]) if counts else 0
         cur.execute(PRUNE_REMOVED)
         cur.execute(sql.SQL(FLAG_VEHICLES).format(**names), params)
+        flagged = max(cur.rowcount, 0)
+        if not targets and (deleted or flagged):  # live tables: wake the API's poller
+            cur.execute("SELECT pg_notify(%s, '')", [settings.project.notify_channel])
         stale = cur.execute(
             sql.SQL("SELECT count(*) FROM {vehicle} WHERE stale").format(**names)
         ).fetchone()

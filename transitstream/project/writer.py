@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -85,9 +85,11 @@ def write_batch(
     *,
     targets: dict[str, str] | None = None,
     path: WritePath = WRITE_PATH,
+    notify: str | None = None,
 ) -> dict[str, int]:
     """Every table's rows and the offsets in one transaction; rows changed per table.
 
+    `notify` names a channel told (at commit) that rows changed: the API's poller wakes on it.
     Raises a `ROW_ERRORS` error when a row breaks a constraint (nothing is then written);
     `write_isolating` finds the culprits."""
     targets = targets or {}
@@ -98,7 +100,15 @@ def write_batch(
                 cur, table, rows, targets.get(table.name, table.name), path
             )
         store_offsets(cur, offsets)
+        tell(cur, notify, changed)
     return changed
+
+
+def tell(cur: psycopg.Cursor[Any], channel: str | None, changed: dict[str, int]) -> None:
+    """NOTIFY is delivered when the transaction commits, and only then: a reader woken by it
+    sees the rows."""
+    if channel and any(changed.values()):
+        cur.execute("SELECT pg_notify(%s, '')", [channel])
 
 
 def write_isolating(
@@ -108,6 +118,7 @@ def write_isolating(
     *,
     targets: dict[str, str] | None = None,
     on_refused: Callable[[list[tuple[Table, Row, str]]], None] | None = None,
+    notify: str | None = None,
 ) -> tuple[dict[str, int], list[tuple[Table, Row, str]]]:
     """The slow path after a constraint error: each row in its own savepoint, so the good rows
     and the offsets still commit together; returns the rows refused, with the reason.
@@ -130,6 +141,7 @@ def write_isolating(
         if refused and on_refused is not None:
             on_refused(refused)
         store_offsets(cur, offsets)
+        tell(cur, notify, changed)
     if refused:
         log.warning("%d row(s) refused by Postgres constraints, sent to the DLQ", len(refused))
     return changed, refused

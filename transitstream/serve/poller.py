@@ -5,17 +5,23 @@ query per table per tick finds all changes, however many clients are connected. 
 taken when a row is written but becomes visible when its transaction commits, so a slow commit
 can show up behind a higher revision already seen: each scan starts a little back (the highest
 revision seen `push_overlap_s` ago), and rows already pushed are recognised by key and revision.
+
+Scans run every `push_interval_s`, and at once when a writer's NOTIFY (sent at its commit on
+`Settings.project.notify_channel`) arrives: the push lag is then the commit's, not half a poll
+interval. The interval stays as the fallback if the listening connection is down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from transitstream.config import Settings
@@ -33,6 +39,8 @@ from transitstream.serve.queries import (
 from transitstream.serve.reference import Reference
 
 log = logging.getLogger(__name__)
+
+MIN_GAP_S = 0.02  # between two scans, however many NOTIFYs arrive
 
 CHANGED_VEHICLES = (
     f"SELECT {VEHICLE_COLUMNS} FROM vehicle_state WHERE revision > %(low)s ORDER BY revision"
@@ -193,11 +201,41 @@ class Poller:
             self.hub.publish(changes)
         return changes
 
+    async def listen(self, wake: asyncio.Event) -> None:
+        """Set `wake` on each NOTIFY of the channel; reconnects after a failure; until cancelled."""
+        channel = self.settings.project.notify_channel
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.settings.postgres.conninfo(), autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(
+                        psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
+                    )
+                    async for _ in conn.notifies():
+                        wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Postgres away: the interval polls go on meanwhile
+                log.info("LISTEN %s failed (%s); polling every interval meanwhile", channel, exc)
+                await asyncio.sleep(self.settings.api.push_interval_s * 4)
+
     async def run(self) -> None:
         """Until cancelled; a failed poll (Postgres down) is logged and retried next tick."""
         interval = self.settings.api.push_interval_s
+        wake = asyncio.Event()
+        listener = asyncio.create_task(self.listen(wake), name="read-model-listener")
+        try:
+            await self._loop(interval, wake)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _loop(self, interval: float, wake: asyncio.Event) -> None:
         failing = False
         while True:
+            wake.clear()  # a NOTIFY from here on is after the scan began: it wakes the next one
             start = time.perf_counter()
             try:
                 await self.tick()
@@ -213,4 +251,6 @@ class Poller:
                 failing = True
             elapsed = time.perf_counter() - start
             metrics.POLL_SECONDS.observe(elapsed)
-            await asyncio.sleep(max(0.0, interval - elapsed))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), max(0.0, interval - elapsed))
+            await asyncio.sleep(MIN_GAP_S)  # a burst of commits makes one scan, not hundreds

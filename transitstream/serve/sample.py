@@ -96,11 +96,13 @@ def write_rows(
 ) -> int:
     """Upsert rows in one transaction, as a projector's batch would; returns rows written."""
     with connect(settings) as conn, conn.transaction():
-        return (
+        written = (
             _write(conn, VEHICLE_UPSERT, VEHICLE_DEFAULTS, vehicles)
             + _write(conn, ETA_UPSERT, ETA_DEFAULTS, etas)
             + _write(conn, ANOMALY_UPSERT, ANOMALY_DEFAULTS, anomalies)
         )
+        conn.execute("SELECT pg_notify(%s, '')", [settings.project.notify_channel])
+        return written
 
 
 def delete_vehicles(settings: Settings, prefix: str) -> None:
