@@ -216,6 +216,22 @@ def test_vehicle_pages_follow_the_cursor(http: httpx.Client, api: Settings) -> N
     assert_error(http.get("/vehicles", params={"stale": "maybe"}), 422, "invalid_request")
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/vehicles", {"cursor": "B\u00ec\u00b28"}),  # non-ASCII: b64decode's ValueError
+        ("/vehicles", {"cursor": "AA"}),  # decodes to a NUL, which Postgres text refuses
+        ("/vehicles", {"route_id": "1\x00"}),
+        ("/vehicles/a%00b", {}),
+    ],
+)
+def test_schemathesis_finds_are_422_not_500(
+    http: httpx.Client, path: str, params: dict[str, str]
+) -> None:
+    """Regressions from tests/integration/test_serve_schema.py: these were 500s."""
+    assert_error(http.get(path, params=params), 422, "invalid_request")
+
+
 @pytest.mark.parametrize("path", ["/stops", "/routes", "/shapes"])
 def test_reference_is_cacheable(http: httpx.Client, feed: Feed, path: str) -> None:
     first = http.get(path)

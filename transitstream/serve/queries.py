@@ -7,7 +7,6 @@ tested without a database; the routes only execute it.
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,13 +116,26 @@ def encode_cursor(vehicle_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
+    """The vehicle id a cursor carries; 422 for anything this API did not give out.
+
+    `b64decode` raises a plain ValueError (not binascii.Error) for non-ASCII text, and a cursor
+    that decodes to a NUL would reach Postgres, which refuses NUL in text: both were 500s.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+        return sql_text("cursor", base64.b64decode(padded, altchars=b"-_", validate=True).decode())
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
         raise ApiError(
             422, "invalid_request", "cursor: not one this API gave; pass `next_cursor` unchanged"
         ) from None
+
+
+def sql_text(field: str, value: str) -> str:
+    """`value`, if Postgres can compare it: text there cannot hold NUL (psycopg raises DataError,
+    a 500), and no id in the read models has one, so such input is a malformed request."""
+    if "\x00" in value:
+        raise ApiError(422, "invalid_request", f"{field}: contains a NUL character; send an id")
+    return value
 
 
 def is_stale(row: Row, now: datetime, stale_after_s: float) -> bool:

@@ -16,6 +16,7 @@ from transitstream.serve.queries import (
     anomaly_model,
     decode_cursor,
     encode_cursor,
+    sql_text,
     vehicle_model,
     vehicles_query,
 )
@@ -38,6 +39,7 @@ async def list_vehicles(
     if limit > settings.api.page_size_max:
         raise ApiError(422, "invalid_request", f"limit: at most {settings.api.page_size_max}")
     after = decode_cursor(cursor) if cursor else None
+    route_id = sql_text("route_id", route_id) if route_id is not None else None
     stale_after = settings.project.stale_after_s
     rows = await fetch(pool, vehicles_query(now, stale_after, limit, after, route_id, stale))
     page = [vehicle_model(r, now, stale_after, ref) for r in rows[:limit]]
@@ -57,7 +59,7 @@ async def get_vehicle(
     vehicle_id: str, settings: SettingsDep, pool: PoolDep, ref: ReferenceDep, now: NowDep
 ) -> VehicleDetail:
     """Where it is, how late, its next stop, whether it is stale, and its open anomalies."""
-    rows = await fetch(pool, VEHICLE_BY_ID, {"vehicle_id": vehicle_id})
+    rows = await fetch(pool, VEHICLE_BY_ID, {"vehicle_id": sql_text("vehicle_id", vehicle_id)})
     if not rows:
         raise not_found(f"vehicle {vehicle_id!r}", "it has not reported yet; see GET /vehicles")
     vehicle = vehicle_model(rows[0], now, settings.project.stale_after_s, ref)
