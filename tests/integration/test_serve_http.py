@@ -297,6 +297,63 @@ def test_gtfs_realtime_feeds(http: httpx.Client, api: Settings, feed: Feed) -> N
                  "invalid_request")  # fmt: skip
 
 
+def feed_ids(message: rt.FeedMessage) -> dict[str, set[str]]:
+    """Every trip, route and stop id a GTFS-realtime feed names, wherever it names one."""
+    ids: dict[str, set[str]] = {"trip": set(), "route": set(), "stop": set()}
+    for e in message.entity:
+        for trip in (e.trip_update.trip, e.vehicle.trip):
+            ids["trip"].add(trip.trip_id)
+            ids["route"].add(trip.route_id)
+        ids["stop"].add(e.vehicle.stop_id)
+        ids["stop"].update(u.stop_id for u in e.trip_update.stop_time_update)
+    return {kind: found - {""} for kind, found in ids.items()}
+
+
+def omitted_count(http: httpx.Client) -> float:
+    lines = http.get("/metrics").text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+               if line.startswith("serve_realtime_omitted_total{"))  # fmt: skip
+
+
+def test_gtfs_realtime_names_only_static_ids(http: httpx.Client, api: Settings, feed: Feed) -> None:
+    """Rows naming a trip, route and stop the static feed lacks are written first (other tests
+    add fake route ids to this database too): the whole of both feeds must still name only ids
+    of `load_feed(settings.gtfs_path)`, and what was left out is counted."""
+    trip = first_trip(feed, "4")
+    now = datetime.now(UTC)
+    ghost_trip, ghost_stop = vid("bus"), vid("stop")
+    bad_trip, bad_route, bad_stop = f"{PREFIX}trip-x", f"{PREFIX}route-x", f"{PREFIX}stop-x"
+    etas = trip_arrivals(api, ghost_trip, trip, now + timedelta(minutes=1))[:3]
+    etas[1]["stop_id"] = bad_stop  # one unknown stop inside a known trip
+    write_rows(
+        api,
+        vehicles=[
+            vehicle(ghost_trip, now - timedelta(seconds=2), route_id=bad_route,
+                    trip_id=bad_trip, next_stop_id=bad_stop, next_stop_sequence=3),
+            vehicle(ghost_stop, now - timedelta(seconds=2), route_id="4", trip_id=trip,
+                    next_stop_id=bad_stop),
+        ],
+        etas=[*etas, eta_row(ghost_trip, bad_trip, 1, feed.stop_times[trip][0].stop_id,
+                             route_id=bad_route)],
+    )  # fmt: skip
+    before = omitted_count(http)
+    positions = rt.FeedMessage.FromString(http.get("/gtfs-rt/vehicle-positions").content)
+    updates = rt.FeedMessage.FromString(http.get("/gtfs-rt/trip-updates").content)
+    for message in (positions, updates):
+        ids = feed_ids(message)
+        assert ids["trip"] <= set(feed.trips), ids["trip"] - set(feed.trips)
+        assert ids["route"] <= set(feed.routes), ids["route"] - set(feed.routes)
+        assert ids["stop"] <= set(feed.stops), ids["stop"] - set(feed.stops)
+    bus = next(e.vehicle for e in positions.entity if e.id == ghost_trip)
+    assert not bus.HasField("trip") and not bus.stop_id  # still on the map, no unknown ids
+    mine = [e.trip_update for e in updates.entity if e.trip_update.vehicle.id == ghost_trip]
+    assert [tu.trip.trip_id for tu in mine] == [trip]  # the unknown trip has no TripUpdate
+    assert len(mine[0].stop_time_update) == 2
+    # positions: the first bus's trip, route and stop, the second's stop; updates: the unknown
+    # trip, the unknown stop inside the known one (other tests' rows may add more)
+    assert omitted_count(http) >= before + 6
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -29,3 +29,9 @@ POLL_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 POLL_ERRORS = Counter("serve_poll_errors_total", "Polls that failed (Postgres unreachable)")
+REALTIME_OMITTED = Counter(
+    "serve_realtime_omitted_total",
+    "ids left out of a GTFS-realtime answer because the static GTFS feed does not have them "
+    "(per answer built: a bad row is counted each time a feed is requested)",
+    ["feed", "kind"],
+)
