@@ -19,9 +19,11 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 # the live board's browser test drives Debian's Chromium with Playwright (no browser download)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# the serving benchmark's HTTP load generator (bench/serve_latency.py; ~0.7 MB with LuaJIT)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "system packages: all present (java 17+, maven, postgresql, prometheus, python3-venv, chromium)"
+  echo "system packages: all present (java 17+, maven, postgresql, prometheus, python3-venv, chromium, wrk)"
   exit 0
 fi
 
