@@ -17,7 +17,7 @@ help: ## list the targets
 setup: system-packages $(VENV)/.installed .transitstream/jars/.resolved ## install everything missing (idempotent)
 	@echo "setup: done"
 
-system-packages: ## Debian packages: JRE 17, Maven, Postgres, Prometheus, python3-venv
+system-packages: ## Debian packages: JRE 17, Maven, Postgres, Prometheus, python3-venv, Chromium, wrk
 	@bash transitstream/infra/system-packages.sh
 
 $(VENV)/.installed: pyproject.toml
