@@ -52,6 +52,13 @@ def fix(vehicle_id: str, route_id: str, lat: float = 35.03, **extra: Any) -> dic
             "event_time": datetime.now(UTC), **extra}  # fmt: skip
 
 
+def first_stop_eta(bus: str, now: datetime, in_s: float) -> dict[str, Any]:
+    """An ETA of `bus` at STOP, the first stop of a route-1 trip, `in_s` seconds from `now`."""
+    return {"vehicle_id": bus, "trip_id": "1025020", "stop_sequence": 1, "stop_id": STOP,
+            "route_id": "1", "predicted_time": now + timedelta(seconds=in_s),
+            "prediction_time": now}  # fmt: skip
+
+
 def next_delta_with(live: Live, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -239,20 +246,11 @@ def test_board_drops_a_bus_that_moved_on(api: Settings) -> None:
     the bus's own update must still refresh the boards it was on."""
     from transitstream.db.migrate import connect
 
-    route = unique_route()
-    bus = f"{route}-bus"
+    bus = f"{unique_route()}-bus"
     now = datetime.now(UTC)
-    row = {
-        "vehicle_id": bus,
-        "trip_id": "1025020",
-        "stop_sequence": 1,
-        "stop_id": STOP,
-        "route_id": "1",
-        "predicted_time": now + timedelta(seconds=40),
-        "prediction_time": now,
-    }
     with Live(live_url(api, stop_id=[STOP], vehicle_id=["nobody"])) as live:
         live.until("snapshot")
+        row = first_stop_eta(bus, now, 40)
         write_rows(api, vehicles=[fix(bus, "1", next_stop_sequence=1)], etas=[row])
         next_delta_with(
             live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, []))
@@ -272,18 +270,9 @@ def test_board_drops_an_eta_the_projector_swept_away(api: Settings) -> None:
 
     bus = f"{unique_route()}-bus"
     now = datetime.now(UTC)
-    row = {
-        "vehicle_id": bus,
-        "trip_id": "1025020",
-        "stop_sequence": 1,
-        "stop_id": STOP,
-        "route_id": "1",
-        "predicted_time": now + timedelta(seconds=5),
-        "prediction_time": now,
-    }
     with Live(live_url(api, stop_id=[STOP], vehicle_id=["nobody"])) as live:
         live.until("snapshot")
-        write_rows(api, etas=[row])
+        write_rows(api, etas=[first_stop_eta(bus, now, 5)])
         next_delta_with(
             live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, []))
         )
