@@ -142,8 +142,10 @@ def serve_api(
     host: Annotated[str | None, typer.Option(help="listen address [Settings.api.host]")] = None,
     port: Annotated[int | None, typer.Option(help="port [Settings.api.port, 8080]")] = None,
 ) -> None:
-    """Run the read API in the foreground: /eta, /vehicles, /ws/live, /gtfs-rt/*, the live
-    board at / and the OpenAPI page at /docs (Ctrl+C stops it cleanly)."""
+    """Run the read API in the foreground: /eta, /vehicles, /ws/live, /gtfs-rt/*, the board.
+
+    The live departure board is at /, the OpenAPI page at /docs. Ctrl+C stops it cleanly.
+    """
     from transitstream.serve.serve import serve
 
     serve(host, port)
@@ -155,9 +157,11 @@ def demo(
     speedup: Annotated[float | None, typer.Option(help="sim seconds per wall second")] = None,
     duration: Annotated[float | None, typer.Option(help="wall seconds the fleet reports")] = None,
 ) -> None:
-    """Run the live pipeline: the stack, the ingestor, and a simulated fleet posting to it.
+    """Run the live pipeline and watch it: the stack, the ingestor, the stream job, the
+    projectors and the read API, then a simulated fleet; prints the live board's address.
 
-    Defaults come from Settings (TRANSITSTREAM_SIMULATE__*). Exit 1 if a batch was lost.
+    Everything keeps running afterwards (`transitstream infra down` stops it). Defaults come
+    from Settings (TRANSITSTREAM_SIMULATE__*). Exit 1 if a batch was lost.
     """
     from transitstream.demo import demo as run_demo
     from transitstream.simulate import SimParams
