@@ -157,11 +157,12 @@ def demo(
     speedup: Annotated[float | None, typer.Option(help="sim seconds per wall second")] = None,
     duration: Annotated[float | None, typer.Option(help="wall seconds the fleet reports")] = None,
 ) -> None:
-    """Run the live pipeline and watch it: the stack, the ingestor, the stream job, the
-    projectors and the read API, then a simulated fleet; prints the live board's address.
+    """Run the live pipeline (ingestor, stream job, projectors, API) and a simulated fleet.
 
-    Everything keeps running afterwards (`transitstream infra down` stops it). Defaults come
-    from Settings (TRANSITSTREAM_SIMULATE__*). Exit 1 if a batch was lost.
+    Starts the stack and the services, prints the live board's address, runs the fleet, then
+    reports what landed in Kafka and Postgres. Everything keeps running afterwards
+    (`transitstream infra down` stops it). Defaults come from Settings
+    (TRANSITSTREAM_SIMULATE__*). Exit 1 if a batch was lost.
     """
     from transitstream.demo import demo as run_demo
     from transitstream.simulate import SimParams
