@@ -49,6 +49,7 @@ from transitstream.project.batch import Batch
 from transitstream.project.rebuild import rebuild
 from transitstream.project.run import run
 from transitstream.project.tables import ETAS, VEHICLES
+from transitstream.topic_reader import end_offsets
 
 RESULTS = Path(__file__).parent / "results.md"
 Item = tuple[str, bytes, dict[str, Any]]  # (topic, key, record)
@@ -300,19 +301,8 @@ def stored(settings: Settings) -> int:
 
 def log_end(settings: Settings) -> int:
     """Sum of the end offsets of the projected topics (as a read_committed reader sees them)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer(
-        settings.kafka_config(**{"group.id": "bench-ends", "isolation.level": "read_committed"})
-    )
-    try:
-        total = 0
-        for topic in (settings.topics.enriched, settings.topics.eta, settings.topics.anomaly):
-            for p in c.list_topics(topic, timeout=10).topics[topic].partitions:
-                total += c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-        return total
-    finally:
-        c.close()
+    t = settings.topics
+    return sum(end_offsets(settings, t.enriched, t.eta, t.anomaly).values())
 
 
 if __name__ == "__main__":

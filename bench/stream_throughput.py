@@ -64,6 +64,7 @@ from transitstream.stream.encode import encode_value, output_schemas
 from transitstream.stream.run import query_name, run_job
 from transitstream.stream.session import spark_session
 from transitstream.stream.sink import OutRecord
+from transitstream.topic_reader import end_offsets
 
 RESULTS = Path(__file__).parent / "results.md"
 JOB = "all"
@@ -148,18 +149,6 @@ def ingest(settings: Settings, events: list[Any], batch: int = 500) -> float:
 
 
 # -- topics -----------------------------------------------------------------------------------
-
-
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer(settings.kafka_config(**{"group.id": "bench-watermarks"}))
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
-            for p in parts
-        }
-    finally:
-        consumer.close()
 
 
 def truncate(settings: Settings, *topics: str) -> None:

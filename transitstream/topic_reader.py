@@ -68,3 +68,21 @@ def read_topic(
     finally:
         consumer.close()
     return out
+
+
+def end_offsets(settings: Settings, *topics: str) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> its end offset now (high watermark), one consumer for them all."""
+    consumer = Consumer(
+        settings.kafka_config(
+            **{"group.id": "transitstream-ends", "isolation.level": "read_committed"}
+        )
+    )
+    try:
+        ends = {}
+        for topic in topics:
+            for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                tp = TopicPartition(topic, p)
+                ends[(topic, p)] = consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+        return ends
+    finally:
+        consumer.close()

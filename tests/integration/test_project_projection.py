@@ -6,6 +6,7 @@ while the projector goes on."""
 from __future__ import annotations
 
 import random
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -301,12 +302,9 @@ def test_the_projector_serves_metrics_and_health(scratch_stack: Settings, prefix
         stop.set()
         worker.join(30)
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    for name in (
-        'projector_rows_upserted_total{table="vehicle_state"}',
-        "projector_batch_seconds_bucket",
-        "projector_consumer_lag",
-        "projector_dlq_total",
-        "projector_rebuild_progress",
-    ):
-        assert name in body, name
+    # samples of this run (a metric's HELP/TYPE lines are there from import on: they prove nothing)
+    assert 'projector_rows_upserted_total{table="vehicle_state"}' in body
+    assert f'projector_records_total{{topic="{s.topics.enriched}"}} 1.0' in body
+    batches = re.search(r"^projector_batch_seconds_count ([0-9.e+]+)$", body, re.M)
+    assert batches and float(batches.group(1)) >= 1
     assert box["r"].upserted.get("vehicle_state") == 1

@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from transitstream import schemas
+from transitstream import schemas, topic_reader
 from transitstream.config import Settings
 from transitstream.db.migrate import connect
 from transitstream.project.checksum import table_checksums
@@ -120,20 +120,7 @@ def anomaly(vehicle: str, state: str, t: datetime, opened: datetime | None = Non
 
 def end_offsets(settings: Settings, topic: str) -> dict[tuple[str, int], int]:
     """(topic, partition) -> high watermark, for the partitions holding anything."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer(
-        settings.kafka_config(**{"group.id": "test-ends", "isolation.level": "read_committed"})
-    )
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {
-            (topic, p): c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in parts
-        }
-    finally:
-        c.close()
-    return {k: v for k, v in ends.items() if v > 0}
+    return {k: v for k, v in topic_reader.end_offsets(settings, topic).items() if v > 0}
 
 
 def stored_offsets(settings: Settings, *topics: str) -> dict[tuple[str, int], int]:

@@ -160,13 +160,10 @@ def test_many_clients_one_poll(api: Settings) -> None:
     try:
         for c in clients:
             c.until("snapshot")
-        polls_before = metric(api, "serve_poll_seconds_count")
         write_rows(api, vehicles=[fix(f"{route}-v", route, lat=36.0)])
         for c in clients:
             assert next_delta_with(c, lambda m: m["vehicles"])["vehicles"][0]["lat"] == 36.0
-        polls = metric(api, "serve_poll_seconds_count") - polls_before
-        # one poll per tick for everyone: the count grows with time, not with clients
-        assert polls < 10 * 5
+        # one poll per tick for everyone (counted per tick in tests/unit/test_serve_poller.py)
         assert metric(api, "serve_websocket_clients") >= 10
     finally:
         for c in clients:

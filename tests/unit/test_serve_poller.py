@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from transitstream.config import load_settings
+from transitstream.serve import poller
+from transitstream.serve.fanout import Filter, Hub
 from transitstream.serve.poller import RevisionWindow, Seen
 
 
@@ -30,3 +37,29 @@ def test_seen_dedupes_by_key_and_revision() -> None:
     assert seen.fresh("bus-1", 11) and seen.fresh("bus-2", 3)
     seen.forget_below(5)
     assert seen.revisions == {"bus-1": 11}
+
+
+def scans_per_tick(clients: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Queries one poller tick makes, with `clients` WebSocket clients each watching a stop."""
+    queries: list[str] = []
+
+    async def fetch(_pool: object, query: object, params: object = None) -> list[dict]:
+        queries.append(str(query))
+        return [{"revision": 0}] if "greatest" in str(query) else []
+
+    monkeypatch.setattr(poller, "fetch", fetch)
+    hub = Hub(capacity=4)
+    for i in range(clients):
+        hub.join(Filter.of(routes=[f"r{i % 7}"], stops=[f"s{i % 13}"]))
+    settings = load_settings()
+    tick = poller.Poller(None, hub, settings, None)  # type: ignore[arg-type]
+    asyncio.run(tick.tick())  # the first tick also reads where to start
+    queries.clear()
+    asyncio.run(tick.tick())
+    return len(queries)
+
+
+def test_one_tick_makes_the_same_queries_for_one_client_or_a_hundred(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert scans_per_tick(1, monkeypatch) == scans_per_tick(100, monkeypatch) <= 4

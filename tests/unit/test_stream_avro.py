@@ -23,7 +23,6 @@ from transitstream.stream.avro import (
     decode,
     decode_values,
     encode,
-    encode_all,
     field_names,
     header,
     parse_header,
@@ -155,7 +154,7 @@ def test_registry_outage_is_not_bad_data(reader: ParsedSchema) -> None:
 
 
 def test_batch_keeps_every_row_and_flags_the_bad_ones(reader: ParsedSchema) -> None:
-    rows = encode_all(SCHEMA_ID_V1, reader, [position(event_id="a"), position(event_id="b")])
+    rows = [encode(SCHEMA_ID_V1, reader, position(event_id=e)) for e in ("a", "b")]
     values = pd.Series([rows[0], b"\x01garbage", None, rows[1][:9]], dtype=object)
     frame = decode_values(values, writers(id7=reader), reader)
     assert list(frame.columns) == [*field_names(reader), SCHEMA_ID, DECODE_ERROR]

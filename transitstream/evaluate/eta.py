@@ -61,19 +61,33 @@ class EtaReport:
         return self.events / self.seconds if self.seconds > 0 else math.inf
 
     def stat(self, band: str, method: str) -> BandStat | None:
-        return next((b for b in self.stats if b.band == band and b.method == method), None)
+        return stat_of(self.stats, band, method)
 
     def model_wins(self) -> bool:
         """Ours beats both baselines on mean and p90 in every band that has data."""
-        for band, _, _ in BANDS:
-            ours = self.stat(band, "model")
-            if ours is None:
-                continue
-            for other in METHODS[1:]:
-                base = self.stat(band, other)
-                if base is not None and (ours.mean_s >= base.mean_s or ours.p90_s >= base.p90_s):
-                    return False
-        return True
+        return model_wins(self.stats, METHODS[1:])
+
+
+def stat_of(stats: list[BandStat], band: str, method: str) -> BandStat | None:
+    return next((b for b in stats if b.band == band and b.method == method), None)
+
+
+def model_wins(
+    stats: list[BandStat], against: tuple[str, ...], min_n: int = 1, p90: bool = True
+) -> bool:
+    """The model has the lower mean (and p90, unless told not to) than each of `against` in
+    every band where it has at least `min_n` scored predictions."""
+    for band, _, _ in BANDS:
+        ours = stat_of(stats, band, "model")
+        if ours is None or ours.n < min_n:
+            continue
+        for other in against:
+            base = stat_of(stats, band, other)
+            if base is not None and (
+                ours.mean_s >= base.mean_s or (p90 and ours.p90_s >= base.p90_s)
+            ):
+                return False
+    return True
 
 
 def band_of(horizon_s: float) -> str | None:

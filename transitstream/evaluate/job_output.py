@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from transitstream.config import Settings
-from transitstream.evaluate.eta import BANDS, BandStat, Scorer, TruthKey
+from transitstream.evaluate.eta import BandStat, Scorer, TruthKey, model_wins, stat_of
 from transitstream.predict import Prediction
 from transitstream.topic_reader import read_topic
 
@@ -33,18 +33,12 @@ class JobScore:
     scored: int
 
     def stat(self, band: str, method: str) -> BandStat | None:
-        return next((b for b in self.stats if b.band == band and b.method == method), None)
+        return stat_of(self.stats, band, method)
 
     def beats_timetable(self, min_n: int = 1, p90: bool = True) -> bool:
         """Lower mean (and p90, unless told not to) than the timetable in every band with at
         least `min_n` scored predictions."""
-        for band, _, _ in BANDS:
-            ours, table = self.stat(band, "model"), self.stat(band, "timetable")
-            if not ours or not table or ours.n < min_n:
-                continue
-            if ours.mean_s >= table.mean_s or (p90 and ours.p90_s >= table.p90_s):
-                return False
-        return True
+        return model_wins(self.stats, ("timetable",), min_n, p90)
 
 
 def load_truth(run_dir: Path) -> dict[TruthKey, int]:

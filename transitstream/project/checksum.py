@@ -17,8 +17,6 @@ from psycopg import sql
 
 from transitstream.project.tables import Table, select
 
-BOOKKEEPING = ("updated_at", "revision", "stale")
-
 
 def combine(row_hashes: Iterable[str]) -> str:
     """sha256 over the sorted row hashes: equal multisets of rows give equal digests."""
@@ -30,7 +28,7 @@ def combine(row_hashes: Iterable[str]) -> str:
 
 
 def row_hashes_query(table: Table, target: str, prefix: str | None) -> sql.Composed:
-    columns = [c for c in table.checksum_columns if c not in BOOKKEEPING]
+    columns = table.columns  # not updated_at, revision, stale: when, not what
     where = sql.SQL("WHERE vehicle_id LIKE %s") if prefix else sql.SQL("")
     return sql.SQL("SELECT md5(ROW({cols})::text) FROM {t} {where}").format(
         cols=sql.SQL(", ").join(map(sql.Identifier, columns)),

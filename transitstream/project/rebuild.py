@@ -108,7 +108,6 @@ class Replay:
                 batch = Batch()
                 if on_batch is not None:
                     on_batch()
-        self._write(batch, conn)
 
     def _take(self, msg: Message, batch: Batch) -> None:
         topic, partition = msg.topic() or "", msg.partition() or 0

@@ -35,8 +35,7 @@ class Table:
     topic_of: Callable[[Settings], str]
     columns: tuple[str, ...]
     key: tuple[str, ...]
-    order: str
-    checksum_columns: tuple[str, ...]
+    order: str  # the columns are the business columns: what a checksum compares
     to_row: Callable[[Mapping[str, Any]], Row]
     merge: Callable[[Row, Row], Row]
 
@@ -152,7 +151,6 @@ VEHICLES = Table(
     columns=VEHICLE_COLUMNS,
     key=("vehicle_id",),
     order="event_time",
-    checksum_columns=VEHICLE_COLUMNS,
     to_row=vehicle_row,
     merge=_newer_wins(VEHICLE_COLUMNS.index("event_time")),
 )
@@ -163,7 +161,6 @@ ETAS = Table(
     columns=ETA_COLUMNS,
     key=("vehicle_id", "trip_id", "stop_sequence"),
     order="prediction_time",
-    checksum_columns=ETA_COLUMNS,
     to_row=eta_row,
     merge=_newer_wins(ETA_COLUMNS.index("prediction_time")),
 )
@@ -174,7 +171,6 @@ ANOMALIES = Table(
     columns=ANOMALY_COLUMNS,
     key=("anomaly_id",),
     order="event_time",
-    checksum_columns=ANOMALY_COLUMNS,
     to_row=anomaly_row,
     merge=merge_anomaly,
 )
@@ -194,14 +190,3 @@ def select(names: str | list[str] | tuple[str, ...] | None) -> list[Table]:
     if "all" in wanted:
         return list(TABLES.values())
     return [TABLES[n] for n in wanted]
-
-
-def coalesce(table: Table, rows: list[Row]) -> dict[tuple[Any, ...], Row]:
-    """One row per key, folded in log order with the table's merge: a vehicle reporting ten
-    times in a batch is one row write."""
-    out: dict[tuple[Any, ...], Row] = {}
-    for row in rows:
-        key = table.key_of(row)
-        cur = out.get(key)
-        out[key] = row if cur is None else table.merge(cur, row)
-    return out

@@ -135,16 +135,16 @@ async def snapshot(
         params,
     )
     anomalies = await fetch(
-        pool, f"SELECT {ANOMALY_COLUMNS} FROM vehicle_anomaly WHERE state = 'open'"
-    )
+        pool,
+        f"SELECT {ANOMALY_COLUMNS} FROM vehicle_anomaly WHERE state = 'open' AND ({where})",
+        params,
+    )  # the filter in SQL: a connect must not read the whole fleet's open anomalies
     return {
         "type": "snapshot",
         "filter": f.as_json(),
         "vehicles": [_vehicle_json(r, now, settings, ref) for r in vehicles],
         "etas": await boards(pool, settings, ref, sorted(f.stops), now),
-        "anomalies": [
-            _anomaly_json(a) for a in anomalies if f.wants_vehicle(a["vehicle_id"], a["route_id"])
-        ],
+        "anomalies": [_anomaly_json(a) for a in anomalies],
         "time": now.isoformat(),
     }
 

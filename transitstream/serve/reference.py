@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,33 +67,24 @@ def simplify(points: list[tuple[float, float]], tolerance_m: float) -> list[tupl
     return [p for p, k in zip(points, keep, strict=True) if k]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reference:
     feed: Feed
     stops: Document
     routes: Document
-    shape_tolerance_m: float
-    route_names: dict[str, str]
-    stop_routes: dict[str, list[str]]
-    _shapes: Document | None = field(default=None, repr=False)
+    shapes: Document  # built with the rest in the lifespan's thread: 0.4 s off the event loop
 
     def headsign(self, trip_id: str | None) -> str | None:
         trip = self.feed.trips.get(trip_id) if trip_id else None
         return trip.headsign if trip else None
 
     def route_name(self, route_id: str | None) -> str | None:
-        return self.route_names.get(route_id, route_id) if route_id else None
+        route = self.feed.routes.get(route_id) if route_id else None
+        return route.name if route else route_id
 
     def stop_name(self, stop_id: str | None) -> str | None:
         stop = self.feed.stops.get(stop_id) if stop_id else None
         return stop.name if stop else None
-
-    @property
-    def shapes(self) -> Document:
-        """Built on first use: simplifying every shape takes a moment the startup need not pay."""
-        if self._shapes is None:
-            self._shapes = Document.of(route_shapes(self.feed, self.shape_tolerance_m))
-        return self._shapes
 
 
 def route_shapes(feed: Feed, tolerance_m: float) -> list[dict[str, Any]]:
@@ -148,7 +139,5 @@ def load_reference(gtfs_path: Path, shape_tolerance_m: float) -> Reference:
         feed=feed,
         stops=Document.of(stops),
         routes=Document.of(routes),
-        shape_tolerance_m=shape_tolerance_m,
-        route_names={r.route_id: r.name for r in feed.routes.values()},
-        stop_routes={k: sorted(v) for k, v in stop_routes.items()},
+        shapes=Document.of(route_shapes(feed, shape_tolerance_m)),
     )

@@ -98,12 +98,6 @@ def encode(schema_id: int, schema: ParsedSchema, record: Mapping[str, Any]) -> b
     return buf.getvalue()
 
 
-def encode_all(
-    schema_id: int, schema: ParsedSchema, records: Iterable[Mapping[str, Any]]
-) -> list[bytes]:
-    return [encode(schema_id, schema, r) for r in records]
-
-
 @dataclass(frozen=True)
 class Decoded:
     record: dict[str, Any] | None

@@ -55,7 +55,6 @@ class RouteBrain:
         self.segments = SegmentState()
         self.bunching = BunchingState()
         self.opened: dict[str, int] = {}  # "vehicle|kind" -> event time it opened
-        self.skipped: dict[str, int] = {}
 
     # -- state ---------------------------------------------------------------------------------
     def to_json(self) -> str:
@@ -89,8 +88,6 @@ class RouteBrain:
             vid = str(event["vehicle_id"])
             v, res = step(event, self.vehicles.get(vid), self.segments, self.catalog, self.settings)
             self.vehicles[vid] = v
-            if res.skipped:
-                self.skipped[res.skipped] = self.skipped.get(res.skipped, 0) + 1
             for obs in res.observations:
                 learn(self.segments, obs, self.settings)
             if res.match is not None:

@@ -96,7 +96,6 @@ def route_group_fn(
 
     `outputs` holds the kinds the job writes (DLQ always): rows of other kinds are not encoded.
     """
-    predict_json = predict.model_dump_json()
 
     def fn(key: Any, pdfs: Iterable[pd.DataFrame], state: GroupState) -> Iterator[pd.DataFrame]:
         batch = pd.concat(list(pdfs), ignore_index=True)
@@ -104,9 +103,8 @@ def route_group_fn(
         rows = [dead_letter(r) for r in batch[bad].to_dict("records")]
         good = batch[~bad].drop(columns=["dlq_reason", "raw_value"])
         if len(good):
-            settings = PredictSettings.model_validate_json(predict_json)
             stored = state.get[0] if state.exists else None
-            brain = RouteBrain.from_json(stored, _catalog(gtfs_path), settings)
+            brain = RouteBrain.from_json(stored, _catalog(gtfs_path), predict)
             good["ts"] = good["event_time"].map(lambda t: int(pd.Timestamp(t).value // 1_000_000))
             good = good.sort_values(["ts", "event_id"], kind="stable")
             rows += brain.process(good.drop(columns=["event_time"]).to_dict("records"))
@@ -173,7 +171,6 @@ class BatchWriter:
     """The foreachBatch function: the batch's encoded rows, written once (one transaction)."""
 
     def __init__(self, settings: Settings, outputs: dict[str, OutputSchema], query: str) -> None:
-        self.settings = settings
         self.topics = {kind: o.topic for kind, o in outputs.items()}
         self.sink = ExactlyOnceSink(settings, query, checkpoint_dir(settings, query))
         self.rows_written: dict[str, int] = dict.fromkeys(self.topics, 0)

@@ -27,7 +27,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 from transitstream.config import Settings
 
 
-def end_offsets(progress: dict[str, Any]) -> dict[tuple[str, int], int]:
+def batch_end_offsets(progress: dict[str, Any]) -> dict[tuple[str, int], int]:
     """(topic, partition) -> next offset to read, from a progress' Kafka sources."""
     out: dict[tuple[str, int], int] = {}
     for source in progress.get("sources", []):
@@ -47,11 +47,12 @@ class OffsetsBehind(Collector):
         self._settings = settings
         self._ends: dict[str, dict[tuple[str, int], int]] = {}
         self._consumer: Consumer | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the ends, updated by the listener thread
+        self._broker = threading.Lock()  # the consumer, used by scrapes (threads of their own)
 
     def update(self, query: str, progress: dict[str, Any]) -> None:
         with self._lock:
-            self._ends[query] = end_offsets(progress)
+            self._ends[query] = batch_end_offsets(progress)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -59,18 +60,22 @@ class OffsetsBehind(Collector):
             "Offsets between the topic end (now) and the end of the last completed batch",
             labels=["query"],
         )
-        with self._lock:
+        with self._lock:  # copied, so the listener thread never waits on the broker
             ends = {q: dict(e) for q, e in self._ends.items()}
-            for query, partitions in ends.items():
-                behind = 0
-                for (topic, partition), offset in partitions.items():
-                    high = self._high(topic, partition)
-                    if high is not None:
-                        behind += max(0, high - offset)
-                family.add_metric([query], float(behind))
+        for query, partitions in ends.items():
+            behind = 0
+            for (topic, partition), offset in partitions.items():
+                high = self._high(topic, partition)
+                if high is not None:
+                    behind += max(0, high - offset)
+            family.add_metric([query], float(behind))
         yield family
 
     def _high(self, topic: str, partition: int) -> int | None:
+        with self._broker:
+            return self._ask(topic, partition)
+
+    def _ask(self, topic: str, partition: int) -> int | None:
         try:
             if self._consumer is None:
                 self._consumer = Consumer(
@@ -84,7 +89,7 @@ class OffsetsBehind(Collector):
             return None
 
     def close(self) -> None:
-        with self._lock:
+        with self._broker:
             if self._consumer is not None:
                 self._consumer.close()
                 self._consumer = None
@@ -111,9 +116,9 @@ class QueryMetrics(StreamingQueryListener):
         self.late = Counter(
             "stream_late_rows", "Rows dropped by the watermark (too late)", labels, registry=r
         )
-        self._last: dict[str, dict[str, Any]] = {}
-        self._totals: dict[str, list[int]] = {}
-        self._lock = threading.Lock()
+        self._totals: dict[str, list[int]] = {}  # batches, rows, late: all of them, no cap
+        self._last_batch: dict[str, int] = {}
+        self._seen = threading.Condition()
         self._server: Any = None
         if serve:
             self._server = start_http_server(
@@ -134,17 +139,17 @@ class QueryMetrics(StreamingQueryListener):
         self.process_rate.labels(name).set(p.processedRowsPerSecond or 0.0)
         self.duration.labels(name).set((p.batchDuration or 0) / 1000.0)
         self.state_rows.labels(name).set(sum(op.numRowsTotal for op in p.stateOperators))
-        progress = json.loads(p.json)
-        self.behind.update(name, progress)
+        self.behind.update(name, json.loads(p.json))
         self.batches.labels(name).inc()
         self.rows.labels(name).inc(p.numInputRows)
         self.late.labels(name).inc(late)
-        with self._lock:
+        with self._seen:
             totals = self._totals.setdefault(name, [0, 0, 0])
             totals[0] += 1
             totals[1] += p.numInputRows
             totals[2] += late
-            self._last[name] = progress
+            self._last_batch[name] = p.batchId
+            self._seen.notify_all()
 
     def onQueryIdle(self, event: Any) -> None:
         pass
@@ -152,14 +157,17 @@ class QueryMetrics(StreamingQueryListener):
     def onQueryTerminated(self, event: Any) -> None:
         pass
 
-    def totals(self, name: str) -> tuple[int, int, int]:
-        with self._lock:
+    def totals(self, name: str, through_batch: int | None = None) -> tuple[int, int, int]:
+        """(batches, input rows, late rows) of every batch reported, unlike Spark's
+        `recentProgress` (the last 100). Events come on the listener's thread, after the batch:
+        `through_batch` waits (a few seconds at most) until that batch has been counted."""
+        with self._seen:
+            if through_batch is not None:
+                self._seen.wait_for(
+                    lambda: self._last_batch.get(name, -1) >= through_batch, timeout=10
+                )
             batches, rows, late = self._totals.get(name, [0, 0, 0])
         return batches, rows, late
-
-    def last(self, name: str) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._last.get(name, {}))
 
     def close(self) -> None:
         self._spark.streams.removeListener(self)

@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
 
 from transitstream.config import Settings
 from transitstream.errors import TransitStreamError
@@ -39,7 +38,6 @@ class JobResult:
     late_rows: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
     skipped_replays: int = 0
-    last_progress: dict[str, Any] = field(default_factory=dict)
 
 
 def query_name(job: str) -> str:
@@ -91,7 +89,6 @@ def run_job(
         if threading.current_thread() is threading.main_thread()
     }
     deadline = time.monotonic() + timeout_s if timeout_s else None
-    progress: list[dict[str, Any]] = []
     try:
         while query.isActive and not stop.is_set():
             if deadline and time.monotonic() > deadline:
@@ -99,8 +96,9 @@ def run_job(
             query.awaitTermination(1)
         if query.isActive:
             query.stop()
-        # recentProgress is synchronous (the listener's copy may still be on its way).
-        progress = [json.loads(p.json) for p in query.recentProgress]
+        recent = query.recentProgress  # synchronous; the listener's copy may still be on its way
+        last_batch = int(json.loads(recent[-1].json)["batchId"]) if recent else None
+        batches, input_rows, late_rows = metrics.totals(name, through_batch=last_batch)
         error = query.exception()
         if error is not None:
             raise TransitStreamError(f"stream job {job} failed: {error}")
@@ -114,12 +112,9 @@ def run_job(
     return JobResult(
         job,
         name,
-        batches=len(progress),
-        input_rows=sum(p["numInputRows"] for p in progress),
-        late_rows=sum(
-            op.get("numRowsDroppedByWatermark", 0) for p in progress for op in p["stateOperators"]
-        ),
+        batches=batches,
+        input_rows=input_rows,
+        late_rows=late_rows,
         rows_written=dict(writer.rows_written),
         skipped_replays=writer.sink.skipped,
-        last_progress=progress[-1] if progress else {},
     )
