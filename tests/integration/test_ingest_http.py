@@ -145,3 +145,28 @@ def test_retry_carries_the_same_event_id(client: httpx.Client, ingestor: Setting
         assert client.post("/v1/positions", json=sent).status_code == 202
     values = by_vehicle(ingestor, ingestor.topics.position, vehicle)
     assert len(values) == 2 and len({v["event_id"] for v in values}) == 1
+
+
+def test_input_that_once_crashed_the_parser_is_refused_and_kept(
+    client: httpx.Client, ingestor: Settings
+) -> None:
+    """JSON's 1e400 (infinity) as ts, and arrays nested past Python's recursion limit, were 500s
+    that kept nothing; now each is a named rejection in the dead-letter topic."""
+    vehicle = f"bus-{uuid.uuid4().hex[:8]}"
+    body = f'[{{"vehicle_id": "{vehicle}", "lat": 35.0, "lon": -85.3, "ts": 1e400}}]'
+    response = client.post(
+        "/v1/positions/batch", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["errors"][0]["code"] == "bad_timestamp"
+    kept = by_vehicle(ingestor, ingestor.topics.position_dlq, vehicle)
+    assert len(kept) == 1 and "finite" in kept[0]["reason"]
+
+    deep = b"[" * 50_000 + f'"{vehicle}"'.encode() + b"]" * 50_000
+    response = client.post(
+        "/v1/positions/batch", content=deep, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["code"] == "not_json"
+    dlq = [r.value for r in read_topic(ingestor, ingestor.topics.position_dlq)]
+    assert sum(v["raw"] == deep for v in dlq) == 1

@@ -44,6 +44,11 @@ def test_good_fix_becomes_a_record() -> None:
         ({"ts": NOW // 1000}, "bad_timestamp", "seconds"),
         ({"ts": "yesterday"}, "bad_timestamp", "ISO-8601"),
         ({"ts": True}, "bad_timestamp", "boolean"),
+        ({"ts": float("inf")}, "bad_timestamp", "finite"),
+        ({"ts": float("-inf")}, "bad_timestamp", "finite"),
+        ({"ts": float("nan")}, "bad_timestamp", "finite"),
+        ({"lat": float("nan")}, "out_of_range", "lat"),
+        ({"speed": float("inf")}, "out_of_range", "speed"),
         ({"lat": True}, "wrong_type", "lat"),
     ],
 )

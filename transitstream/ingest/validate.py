@@ -7,6 +7,7 @@ depend on when the event was received.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,9 @@ def parse_ts(value: Any) -> int:
     """ISO-8601 (with zone, or UTC if none) or epoch milliseconds -> epoch milliseconds."""
     if isinstance(value, bool):
         raise BadTimestamp("ts must be ISO-8601 text or epoch milliseconds, not a boolean")
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON's 1e400 parses to inf: int() of it would raise OverflowError, a 500, not a 202/422.
+        raise BadTimestamp(f"ts {value} is not a finite number of epoch milliseconds")
     if isinstance(value, int | float):
         if value < MIN_EPOCH_MS:
             raise BadTimestamp(f"ts {value} looks like seconds; send epoch milliseconds")
