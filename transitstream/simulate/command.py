@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from transitstream.config import SimulateSettings, get_settings
+from transitstream.config import Settings, SimulateSettings, get_settings
 from transitstream.gtfs import load_feed
 from transitstream.simulate.badevents import NOT_JSON, all_kinds
 from transitstream.simulate.clock import parse_hhmm
@@ -132,6 +132,12 @@ def simulate(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No live line; the summary only.")] = False,
+    gtfs: Annotated[
+        Path | None,
+        typer.Option(
+            help="GTFS feed, a folder or a zip [Settings.gtfs_path: the bundled CARTA feed]."
+        ),
+    ] = None,
 ) -> None:
     """Drive a fleet along the GTFS feed's trips and post its GPS fixes to the ingestor.
 
@@ -150,6 +156,8 @@ def simulate(
     come from Settings (TRANSITSTREAM_SIMULATE__VEHICLES=50 etc.).
     """
     settings = get_settings()
+    if gtfs is not None:  # for this run only; TRANSITSTREAM_GTFS_PATH sets it for every command
+        settings = settings.model_copy(update={"gtfs_path": gtfs.expanduser().resolve()})
     rates = _rates(bad_kind)
     not_json = rates.pop(NOT_JSON, not_json_rate)
     params = SimParams.from_settings(
@@ -175,7 +183,7 @@ def simulate(
     )
     console = Console()
     if dry_run:
-        _dry_run(params, console)
+        _dry_run(params, console, settings)
         return
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
@@ -198,10 +206,10 @@ def _unwrap(doc: str) -> str:
 simulate.__doc__ = _unwrap(simulate.__doc__ or "")
 
 
-def _dry_run(params: SimParams, console: Console) -> None:
-    feed = load_feed(get_settings().gtfs_path)
+def _dry_run(params: SimParams, console: Console, settings: Settings) -> None:
+    feed = load_feed(settings.gtfs_path)
     t0 = time.perf_counter()
-    sim = Simulation.build(feed, params, max_past_s=get_settings().ingest.max_past_s)
+    sim = Simulation.build(feed, params, max_past_s=settings.ingest.max_past_s)
     built = time.perf_counter() - t0
     events = items = 0
     t1 = time.perf_counter()
