@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from transitstream.config import get_settings
 from transitstream.errors import TransitStreamError
-from transitstream.infra.report import memory_line, status_table
+from transitstream.infra.report import memory_line, status_hint, status_table
 from transitstream.simulate.command import simulate
 
 app = typer.Typer(
@@ -84,6 +85,9 @@ def infra_status(
     else:
         console.print(status_table(rows))
         console.print(memory_line(rows))
+        hint = status_hint(rows)
+        if hint:
+            console.print(hint, soft_wrap=True, markup=False)
     if not all(r.ready for r in rows):
         raise typer.Exit(1)
 
@@ -356,11 +360,17 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+def error_text(exc: TransitStreamError) -> Text:
+    """`error: <message>` as written: not parsed as Rich markup (a message may contain
+    `[...]`), and printed without wrapping, so each line of it stays one line to read or grep."""
+    return Text.assemble(("error:", "red"), " ", str(exc))
+
+
 def main() -> None:
     try:
         app()
     except TransitStreamError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(error_text(exc), highlight=False)
         sys.exit(1)
 
 
