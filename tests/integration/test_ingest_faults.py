@@ -41,14 +41,17 @@ def probe(settings: Settings) -> int:
     fix = {"vehicle_id": "probe", "lat": 35.0, "lon": -85.3, "ts": int(time.time() * 1000)}
     token = sorted(settings.ingest.token_set())[0]
     try:
-        return httpx.post(
+        response = httpx.post(
             f"{settings.ingest.url}/v1/positions",
             json=fix,
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
-        ).status_code
+        )
     except httpx.HTTPError:
         return -1
+    if response.status_code == 503:  # a 503 says when to come back
+        assert response.headers.get("Retry-After", "").isdigit(), response.headers
+    return response.status_code
 
 
 def test_broker_killed_mid_ingestion(own_stack: Settings) -> None:
