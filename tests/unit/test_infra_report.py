@@ -53,3 +53,16 @@ def test_cli_error_is_one_unwrapped_line_without_traceback() -> None:
     assert "Traceback" not in done.stderr
     line = next(x for x in done.stderr.splitlines() if "TRANSITSTREAM_KAFKA__PORT" in x)
     assert "unable to parse string as an integer" in line  # not wrapped at 40 columns
+
+
+def test_background_service_reports_a_malformed_setting_by_name() -> None:
+    """`python -m transitstream.ingest` is how `infra`/`demo` start the ingestor; its log is what
+    a failed start shows, so it must hold the variable's name, not a traceback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "transitstream.ingest"],
+        env={"TRANSITSTREAM_INGEST__PORT": "eighty", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "TRANSITSTREAM_INGEST__PORT='eighty'" in done.stderr
+    assert "Traceback" not in done.stderr
