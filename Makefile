@@ -8,7 +8,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system-packages demo test test-unit test-integration test-notebooks lint format \
-        up down status doctor bench clean notebooks-refresh
+        up down status doctor bench-ingest clean notebooks-refresh
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -69,6 +69,9 @@ status: ## what runs where, and its memory
 
 doctor: ## diagnose the stack and print fixes
 	$(TS) doctor
+
+bench-ingest: up ## ingest throughput, its ingestor on CPU 0 (needs 2+ cores, the ingest port free)
+	$(PY) bench/ingest_throughput.py --ingestor-cpu 0
 
 clean: down ## stop the stack and delete its data (jars and venv kept)
 	rm -rf .transitstream/state .transitstream/test-state
