@@ -145,14 +145,19 @@ def ingest_serve(
 def serve_api(
     host: Annotated[str | None, typer.Option(help="listen address [Settings.api.host]")] = None,
     port: Annotated[int | None, typer.Option(help="port [Settings.api.port, 8080]")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="worker processes [Settings.api.workers, 1]"),
+    ] = None,
 ) -> None:
     """Run the read API in the foreground: /eta, /vehicles, /ws/live, /gtfs-rt/*, the board.
 
     The live departure board is at /, the OpenAPI page at /docs. Ctrl+C stops it cleanly.
+    Each worker process has its own Postgres pool, poller and cache.
     """
     from transitstream.serve.serve import serve
 
-    serve(host, port)
+    serve(host, port, workers=workers)
 
 
 @app.command()

@@ -193,6 +193,14 @@ class ApiSettings(ServiceSettings):
     shape_tolerance_m: float = Field(
         8.0, ge=0, description="route shapes for the map are simplified to this error"
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="uvicorn worker processes, each with its own pool, poller and cache",
+    )
+    cache_entries: int = Field(
+        20_000, ge=0, description="/eta and /vehicles/{id} answers cached per worker (LRU)"
+    )
 
 
 class TopicSettings(BaseModel):

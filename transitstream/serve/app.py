@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from transitstream.config import Settings, get_settings
 from transitstream.serve import errors, metrics
+from transitstream.serve.cache import ReadCache
 from transitstream.serve.db import make_pool
+from transitstream.serve.deps import Serving
 from transitstream.serve.fanout import Hub
+from transitstream.serve.fastpath import CachedAnswers
 from transitstream.serve.models import Health
 from transitstream.serve.poller import Poller
 from transitstream.serve.reference import load_reference
@@ -73,6 +77,8 @@ class TimeRequests:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; with no argument, for Settings from the environment (uvicorn's `factory=True`
+    calls it so in each worker process)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -80,11 +86,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reference = await asyncio.to_thread(
             load_reference, settings.gtfs_path, settings.api.shape_tolerance_m
         )
+        # the GTFS reference is ~160k objects that live as long as the process: a full garbage
+        # collection walked them all (about 100 ms, a stall of every request in flight), so they
+        # are moved out of the collector's reach
+        gc.collect()
+        gc.freeze()
         pool = make_pool(settings)
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.hub = Hub(settings.api.ws_queue)
-        poller = Poller(pool, app.state.hub, settings, app.state.reference)
+        cache = ReadCache(settings.api.cache_entries)
+        app.state.serving = Serving(settings, pool, app.state.reference, cache)
+        poller = Poller(pool, app.state.hub, settings, app.state.reference, cache)
         task = asyncio.create_task(poller.run(), name="read-model-poller")
         try:
             yield
@@ -106,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
 
     app.add_middleware(TimeRequests)
+    app.add_middleware(CachedAnswers, state=app.state)  # outermost: a hit skips the rest
 
     @app.get("/healthz", tags=["ops"], response_model=Health, summary="Postgres reachable")
     async def healthz(request: Request) -> JSONResponse:

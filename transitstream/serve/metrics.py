@@ -35,3 +35,9 @@ REALTIME_OMITTED = Counter(
     "(per answer built: a bad row is counted each time a feed is requested)",
     ["feed", "kind"],
 )
+CACHE = Counter(
+    "serve_cache_requests_total",
+    "/eta and /vehicles/{id} answers by cache outcome: hit, miss (read Postgres, then stored), "
+    "bypass (the poller is down or a NOTIFY is not scanned yet: read Postgres)",
+    ["result"],
+)

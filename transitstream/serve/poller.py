@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from transitstream.config import Settings
 from transitstream.serve import metrics
+from transitstream.serve.cache import ReadCache, stop_tag, vehicle_tag
 from transitstream.serve.db import fetch
 from transitstream.serve.fanout import Delta, Filter, Hub, Json
 from transitstream.serve.queries import (
@@ -37,6 +37,9 @@ from transitstream.serve.queries import (
     vehicle_model,
 )
 from transitstream.serve.reference import Reference
+from transitstream.serve.window import RevisionWindow, Seen, SeenSets
+
+__all__ = ["Poller", "RevisionWindow", "Seen", "SeenSets", "boards", "snapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ CHANGED_VEHICLES = (
     f"SELECT {VEHICLE_COLUMNS} FROM vehicle_state WHERE revision > %(low)s ORDER BY revision"
 )
 CHANGED_STOPS = (  # an ETA written, or removed by the projector (its stop logged with a revision)
-    "SELECT stop_id, max(revision) AS revision FROM ("
+    "SELECT stop_id, max(revision) AS revision, count(*) AS n, sum(revision) AS total FROM ("
     " SELECT stop_id, revision FROM stop_eta WHERE revision > %(low)s"
     " UNION ALL SELECT stop_id, revision FROM stop_eta_removed WHERE revision > %(low)s"
     ") AS changed GROUP BY stop_id"
@@ -60,42 +63,6 @@ START = (
     " (SELECT max(revision) FROM stop_eta_removed), 0)"
     " AS revision"
 )
-
-
-class RevisionWindow:
-    """Where the next scan starts: the highest revision seen at least `overlap_s` ago."""
-
-    def __init__(self, start: int, overlap_s: float) -> None:
-        self.overlap_s = overlap_s
-        self.floor = start
-        self.marks: deque[tuple[float, int]] = deque()
-        self.high = start
-
-    def low(self, now: float) -> int:
-        while self.marks and self.marks[0][0] <= now - self.overlap_s:
-            self.floor = max(self.floor, self.marks.popleft()[1])
-        return self.floor
-
-    def saw(self, now: float, revision: int) -> None:
-        if revision > self.high:
-            self.high = revision
-            self.marks.append((now, revision))
-
-
-class Seen:
-    """Key -> highest revision already published, forgotten once below the scan window."""
-
-    def __init__(self) -> None:
-        self.revisions: dict[str, int] = {}
-
-    def fresh(self, key: str, revision: int) -> bool:
-        if revision <= self.revisions.get(key, -1):
-            return False
-        self.revisions[key] = revision
-        return True
-
-    def forget_below(self, low: int) -> None:
-        self.revisions = {k: r for k, r in self.revisions.items() if r > low}
 
 
 def _vehicle_json(row: dict[str, Any], now: datetime, settings: Settings, ref: Reference) -> Json:
@@ -151,16 +118,25 @@ async def snapshot(
 
 class Poller:
     def __init__(
-        self, pool: AsyncConnectionPool, hub: Hub, settings: Settings, ref: Reference
+        self,
+        pool: AsyncConnectionPool,
+        hub: Hub,
+        settings: Settings,
+        ref: Reference,
+        cache: ReadCache | None = None,
     ) -> None:
         self.pool, self.hub, self.settings, self.ref = pool, hub, settings, ref
+        self.cache = cache or ReadCache(0)
         self.window: RevisionWindow | None = None
-        self.vehicles, self.stops, self.anomalies = Seen(), Seen(), Seen()
+        self.vehicles, self.anomalies = Seen(), Seen()
+        self.stops = SeenSets()
         self.board_vehicles: dict[str, set[str]] = {}  # watched stop -> vehicles on its board
         self.ticks = 0
 
     async def tick(self) -> Delta:
-        """One scan of the three tables; publishes what changed and returns it."""
+        """One scan of the three tables; publishes what changed, tells the read cache which
+        keys changed, and returns the changes."""
+        token = self.cache.scan_started()
         mono = time.monotonic()
         if self.window is None:
             start = (await fetch(self.pool, START))[0]["revision"]
@@ -177,7 +153,7 @@ class Poller:
         changed_stops = []
         for row in await fetch(self.pool, CHANGED_STOPS, {"low": low}):
             self.window.saw(mono, row["revision"])
-            if self.stops.fresh(row["stop_id"], row["revision"]):
+            if self.stops.fresh(row["stop_id"], row["n"], row["total"], row["revision"]):
                 changed_stops.append(row["stop_id"])
         watched = self.hub.watched_stops()
         # a board also changes when a bus on it moves on: redone as soon as the bus's own update
@@ -192,6 +168,10 @@ class Poller:
             self.window.saw(mono, row["revision"])
             if self.anomalies.fresh(row["anomaly_id"], row["revision"]):
                 changes.anomalies[row["anomaly_id"]] = _anomaly_json(row)
+        tags = {stop_tag(s) for s in changed_stops}
+        tags.update(vehicle_tag(v) for v in changes.vehicles)
+        tags.update(vehicle_tag(a["vehicle_id"]) for a in changes.anomalies.values())
+        self.cache.scan_done(token, tags)
         if self.ticks % 100 == 0:
             for seen in (self.vehicles, self.stops, self.anomalies):
                 seen.forget_below(low)
@@ -212,13 +192,18 @@ class Poller:
                     await conn.execute(
                         psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
                     )
+                    self.cache.set_listening(True)
+                    wake.set()  # NOTIFYs sent while we were not listening: scan now
                     async for _ in conn.notifies():
+                        self.cache.notify()
                         wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres away: the interval polls go on meanwhile
                 log.info("LISTEN %s failed (%s); polling every interval meanwhile", channel, exc)
                 await asyncio.sleep(self.settings.api.push_interval_s * 4)
+            finally:
+                self.cache.set_listening(False)  # commits from here on may go unnoticed
 
     async def run(self) -> None:
         """Until cancelled; a failed poll (Postgres down) is logged and retried next tick."""
@@ -245,6 +230,7 @@ class Poller:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.cache.scan_failed()
                 metrics.POLL_ERRORS.inc()
                 if not failing:  # once per outage, not twice a second
                     log.warning("read-model poll failed (%s); retrying every %s s", exc, interval)

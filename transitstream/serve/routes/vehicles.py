@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
+from transitstream.serve.answers import VehicleAnswer
+from transitstream.serve.cache import vehicle_tag
 from transitstream.serve.db import fetch
-from transitstream.serve.deps import NowDep, PoolDep, ReferenceDep, SettingsDep
+from transitstream.serve.deps import NowDep, PoolDep, ReferenceDep, ServingDep, SettingsDep
 from transitstream.serve.errors import ERROR_RESPONSES, ApiError, not_found
 from transitstream.serve.models import VehicleDetail, VehiclePage
 from transitstream.serve.queries import (
@@ -55,15 +58,25 @@ async def list_vehicles(
     responses=ERROR_RESPONSES,
     summary="One vehicle",
 )
-async def get_vehicle(
-    vehicle_id: str, settings: SettingsDep, pool: PoolDep, ref: ReferenceDep, now: NowDep
-) -> VehicleDetail:
-    """Where it is, how late, its next stop, whether it is stale, and its open anomalies."""
-    rows = await fetch(pool, VEHICLE_BY_ID, {"vehicle_id": sql_text("vehicle_id", vehicle_id)})
-    if not rows:
-        raise not_found(f"vehicle {vehicle_id!r}", "it has not reported yet; see GET /vehicles")
-    vehicle = vehicle_model(rows[0], now, settings.project.stale_after_s, ref)
-    anomalies = await fetch(pool, OPEN_ANOMALIES, {"vehicle_ids": [vehicle_id]})
-    return VehicleDetail(
-        **vehicle.model_dump(), open_anomalies=[anomaly_model(a) for a in anomalies]
-    )
+async def get_vehicle(vehicle_id: str, serving: ServingDep) -> Response:
+    """Where it is, how late, its next stop, whether it is stale, and its open anomalies.
+
+    From the read cache when it may answer (`transitstream.serve.cache`), else from Postgres;
+    `age_s` and `stale` are derived for this request's instant either way."""
+    vehicle_id = sql_text("vehicle_id", vehicle_id)
+    cache, now = serving.cache, datetime.now(UTC)
+    key = ("vehicle", vehicle_id)
+    answer: VehicleAnswer | None = cache.get(key)
+    if answer is None:
+        started = cache.begin()
+        rows = await fetch(serving.pool, VEHICLE_BY_ID, {"vehicle_id": vehicle_id})
+        if not rows:
+            raise not_found(f"vehicle {vehicle_id!r}", "it has not reported yet; see GET /vehicles")
+        stale_after = serving.settings.project.stale_after_s
+        vehicle = vehicle_model(rows[0], now, stale_after, serving.reference)
+        anomalies = await fetch(serving.pool, OPEN_ANOMALIES, {"vehicle_ids": [vehicle_id]})
+        answer = VehicleAnswer.build(
+            vehicle, rows[0], [anomaly_model(a) for a in anomalies], stale_after
+        )
+        cache.put(key, answer, [vehicle_tag(vehicle_id)], started)
+    return Response(answer.render(now), media_type="application/json")

@@ -1,0 +1,151 @@
+"""A per-process cache of `/eta` and `/vehicles/{id}` answers, kept fresh by the poller.
+
+The rule ("fresh"): the cache never answers with data older than what this process's poller has
+seen. Every poller scan that completes is a generation; it reports the keys it saw change
+(`stop:<id>` for a board, `vehicle:<id>` for a vehicle, its open anomalies and the boards it is
+on). An entry remembers the generation under which its Postgres read *started*, and is dropped,
+or refused if still being filled, when a later scan reports one of its keys: a read that began
+before a commit's scan finished may or may not have seen the commit, so it is not trusted.
+
+The cache answers only while it can keep that rule:
+- the poller's last scan succeeded and its LISTEN connection is up (`live`); otherwise every
+  request reads Postgres (and the cache is emptied when the poller recovers);
+- no NOTIFY is pending: a writer's NOTIFY arrives at its commit, before the writer can ask us
+  anything, so a request that arrives after a commit the poller has not scanned yet reads
+  Postgres directly (read-your-writes), and the cache is used again once a scan that started
+  after the NOTIFY has finished (usually within 20-50 ms).
+A writer that commits without NOTIFY is seen by the interval scan (`push_interval_s`), as the
+WebSocket clients see it.
+
+Time-dependent fields are not cached: entries hold rows and templates (`answers.py`), and each
+request re-derives `seconds_away`, the ages, `stale` and `generated_at` with its own instant.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from transitstream.serve import metrics
+
+KEEP_GENERATIONS = 1000  # a fill that spans more scans than this is not stored
+HIT, MISS, BYPASS = (metrics.CACHE.labels(r) for r in ("hit", "miss", "bypass"))
+
+
+class ReadCache:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.entries: OrderedDict[Hashable, tuple[Any, frozenset[str]]] = OrderedDict()
+        self.by_tag: dict[str, set[Hashable]] = {}
+        self.changed_at: dict[str, int] = {}  # tag -> generation of the last scan reporting it
+        self.generation = 0  # scans completed
+        self.notified = 0  # NOTIFYs received (a counter: only its order matters)
+        self.covered = 0  # NOTIFYs received before the last completed scan started
+        self.scanned_ok = False
+        self.listening = False
+
+    # --- the request side ---------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        return self.scanned_ok and self.listening
+
+    def get(self, key: Hashable) -> Any | None:
+        """The entry for `key` if the cache may answer now (see the module's rule), else None;
+        counted in serve_cache_requests_total."""
+        if not self.live or self.notified > self.covered:
+            BYPASS.inc()
+            return None
+        found = self.lookup(key)
+        (MISS if found is None else HIT).inc()
+        return found
+
+    def lookup(self, key: Hashable) -> Any | None:
+        """`get` without counting (the fast path counts only its hits: a miss goes on to the
+        route, which asks again)."""
+        if not self.live or self.notified > self.covered:
+            return None
+        found = self.entries.get(key)
+        if found is None:
+            return None
+        self.entries.move_to_end(key)
+        return found[0]
+
+    def begin(self) -> int | None:
+        """Call before a Postgres read that may fill an entry: the generation to `put` it with,
+        or None when nothing read now may be stored (the poller is not live)."""
+        return self.generation if self.live else None
+
+    def put(self, key: Hashable, value: Any, tags: Iterable[str], started: int | None) -> bool:
+        """Store `value` read from Postgres since generation `started`, unless a scan finished
+        since then reported one of its `tags` (the read may predate that change)."""
+        if started is None or not self.live or self.generation - started > KEEP_GENERATIONS:
+            return False
+        tags = frozenset(tags)
+        if any(self.changed_at.get(t, -1) > started for t in tags):
+            return False
+        self.drop(key)
+        self.entries[key] = (value, tags)
+        for t in tags:
+            self.by_tag.setdefault(t, set()).add(key)
+        while len(self.entries) > self.max_entries:
+            self.drop(next(iter(self.entries)))
+        return True
+
+    def drop(self, key: Hashable) -> None:
+        found = self.entries.pop(key, None)
+        if found is None:
+            return
+        for t in found[1]:
+            keys = self.by_tag.get(t)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.by_tag[t]
+
+    # --- the poller side -----------------------------------------------------------------
+
+    def notify(self) -> None:
+        """A writer committed (its NOTIFY arrived): answer from Postgres until it is scanned."""
+        self.notified += 1
+
+    def scan_started(self) -> int:
+        """Returns the token to pass to `scan_done`: the NOTIFYs this scan will cover."""
+        return self.notified
+
+    def scan_done(self, token: int, changed: Iterable[str]) -> None:
+        """A scan that started at `token` finished and saw `changed` (tags) change."""
+        if not self.scanned_ok:  # recovering (or the first scan): changes may have been missed
+            self.clear()
+        self.generation += 1
+        for t in changed:
+            self.changed_at[t] = self.generation
+            for key in list(self.by_tag.get(t, ())):
+                self.drop(key)
+        self.covered = max(self.covered, token)
+        self.scanned_ok = True
+        if self.generation % 100 == 0:  # fills older than KEEP_GENERATIONS are refused anyway
+            old = self.generation - KEEP_GENERATIONS
+            self.changed_at = {t: g for t, g in self.changed_at.items() if g > old}
+
+    def scan_failed(self) -> None:
+        self.scanned_ok = False
+
+    def set_listening(self, up: bool) -> None:
+        """The LISTEN connection is up (or not): NOTIFYs sent while it was down were lost."""
+        if up and not self.listening:
+            self.notify()  # not trusted until a scan that started after this has finished
+        self.listening = up
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.by_tag.clear()
+
+
+def stop_tag(stop_id: str) -> str:
+    return f"stop:{stop_id}"
+
+
+def vehicle_tag(vehicle_id: str) -> str:
+    return f"vehicle:{vehicle_id}"
