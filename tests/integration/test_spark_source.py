@@ -21,10 +21,10 @@ from transitstream.config import Settings
 from transitstream.errors import InfraError
 from transitstream.infra.java import spark_jars
 from transitstream.schemas import load, registry_client, subject
-from transitstream.stream.avro import encode, header, parse_header, parse_schema
 from transitstream.stream.session import checkpoint_dir, spark_session
 from transitstream.stream.source import decode_topic, read_positions, read_topic
 from transitstream.topic_reader import read_topic as read_committed
+from transitstream.wire import encode, header, parse_header, parse_schema
 
 pytestmark = pytest.mark.integration
 

@@ -18,16 +18,18 @@ from transitstream.schemas import load
 from transitstream.stream.avro import (
     DECODE_ERROR,
     SCHEMA_ID,
+    decode_values,
+    field_names,
+    spark_schema,
+)
+from transitstream.wire import (
     UnknownSchemaId,
     WireFormatError,
     decode,
-    decode_values,
     encode,
-    field_names,
     header,
     parse_header,
     parse_schema,
-    spark_schema,
 )
 
 SCHEMA_NAME = "vehicle.position.v1"

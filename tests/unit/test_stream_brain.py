@@ -14,10 +14,10 @@ from transitstream.gtfs import load_feed
 from transitstream.predict import Catalog
 from transitstream.schemas import load, topic_schemas
 from transitstream.simulate import SimParams, Simulation
-from transitstream.stream.avro import parse_schema
 from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, RouteBrain, anomaly_id
 from transitstream.stream.encode import DLQ, OutputSchema, encode_value
 from transitstream.stream.jobs import dead_letter
+from transitstream.wire import parse_schema
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 ROW_BAD = {

@@ -1,10 +1,10 @@
-"""Confluent's Avro wire format in Spark: decode by the writer's schema id, encode for sinks.
+"""Confluent's Avro wire format in Spark: a column decoded by each record's writer schema id.
 
 Every value on our topics is magic byte 0, a 4-byte big-endian schema id, then the Avro body
-written with that schema. Spark's own `from_avro` takes one fixed schema and knows nothing of the
-header, so a producer that moves to a newer schema version would be misread. Here each record is
-decoded with *its* writer schema (fetched from the registry by id, parsed once per Python worker)
-and resolved to the reader schema the job was written against.
+written with that schema (`transitstream.wire`). Spark's own `from_avro` takes one fixed schema
+and knows nothing of the header, so a producer that moves to a newer schema version would be
+misread. Here each record is decoded with *its* writer schema (fetched from the registry by id,
+parsed once per Python worker) and resolved to the reader schema the job was written against.
 
 A record that cannot be decoded is never dropped and never fails the batch: it comes out with
 null fields and a `decode_error` saying why, so a job can route it to a dead-letter topic with its
@@ -14,18 +14,11 @@ batch later is right.
 
 from __future__ import annotations
 
-import io
-import json
-import struct
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-import fastavro
 import pandas as pd
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.types import Schema as ParsedSchema
 from pyspark.sql import Column
 from pyspark.sql.functions import pandas_udf
@@ -44,103 +37,11 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-MAGIC_BYTE = 0
-HEADER = struct.Struct(">bI")  # magic byte, schema id (unsigned, big-endian)
-HEADER_SIZE = HEADER.size
+from transitstream.wire import WriterLookup, decode, parse_schema, registry_lookup
+
 SCHEMA_ID = "schema_id"
 DECODE_ERROR = "decode_error"
 TIMESTAMP_TYPES = frozenset({"timestamp-millis", "timestamp-micros"})
-
-WriterLookup = Callable[[int], ParsedSchema]
-
-
-class WireFormatError(ValueError):
-    """The bytes are not a Confluent wire-format value (no or wrong header)."""
-
-
-class UnknownSchemaId(LookupError):
-    """The registry has no Avro schema under this id: the record cannot be read, ever."""
-
-
-def parse_schema(text: str | Mapping[str, Any]) -> ParsedSchema:
-    """An .avsc text (or its JSON) in fastavro's parsed form, ready to read and write with."""
-    raw = json.loads(text) if isinstance(text, str) else dict(text)
-    return fastavro.parse_schema(raw)
-
-
-def header(schema_id: int) -> bytes:
-    return HEADER.pack(MAGIC_BYTE, schema_id)
-
-
-def parse_header(data: bytes) -> int:
-    """The schema id of a wire-format value; raises WireFormatError saying what is wrong."""
-    if len(data) < HEADER_SIZE:
-        raise WireFormatError(
-            f"truncated: {len(data)} byte(s), the Confluent header alone needs {HEADER_SIZE}"
-        )
-    magic, schema_id = HEADER.unpack_from(data)
-    if magic != MAGIC_BYTE:
-        raise WireFormatError(
-            f"magic byte {magic & 0xFF:#04x}, expected {MAGIC_BYTE:#04x}: "
-            "not Confluent Avro wire format"
-        )
-    return int(schema_id)
-
-
-def encode(schema_id: int, schema: ParsedSchema, record: Mapping[str, Any]) -> bytes:
-    """One record as wire-format bytes, as confluent-kafka's AvroSerializer would write them.
-
-    `schema_id` must be the id the registry gave `schema`: the pair is what readers resolve by.
-    """
-    buf = io.BytesIO()
-    buf.write(header(schema_id))
-    fastavro.schemaless_writer(buf, schema, dict(record))
-    return buf.getvalue()
-
-
-@dataclass(frozen=True)
-class Decoded:
-    record: dict[str, Any] | None
-    schema_id: int | None
-    error: str | None
-
-
-def decode(data: bytes | None, writer_for: WriterLookup, reader: ParsedSchema) -> Decoded:
-    """One value decoded, or the reason it cannot be; never raises for bad bytes.
-
-    `writer_for` may raise UnknownSchemaId (becomes the error) or anything else (propagates:
-    a registry outage must fail the batch, not turn good records into dead letters).
-    """
-    if data is None:
-        return Decoded(None, None, "no value (a tombstone or null record)")
-    try:
-        schema_id = parse_header(data)
-    except WireFormatError as exc:
-        return Decoded(None, None, str(exc))
-    try:
-        writer = writer_for(schema_id)
-    except UnknownSchemaId as exc:
-        return Decoded(None, schema_id, str(exc))
-    buf = io.BytesIO(data)
-    buf.seek(HEADER_SIZE)
-    try:
-        record = fastavro.schemaless_reader(buf, writer, reader)
-    except Exception as exc:  # truncation, bad varint, bad UTF-8, bad union branch, resolution
-        return Decoded(
-            None,
-            schema_id,
-            f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}",
-        )
-    if buf.tell() != len(data):
-        return Decoded(
-            None,
-            schema_id,
-            f"{len(data) - buf.tell()} byte(s) left after the record: not written with "
-            f"schema id {schema_id}",
-        )
-    if not isinstance(record, dict):
-        return Decoded(None, schema_id, f"schema id {schema_id} is not a record schema")
-    return Decoded(record, schema_id, None)
 
 
 def _fields(reader: ParsedSchema) -> list[dict[str, Any]]:
@@ -232,41 +133,6 @@ def spark_schema(reader: ParsedSchema) -> StructType:
     fields = [StructField(f["name"], spark_type(f["type"]), True) for f in _fields(reader)]
     fields += [StructField(SCHEMA_ID, LongType(), True), StructField(DECODE_ERROR, StringType())]
     return StructType(fields)
-
-
-ConfItems = tuple[tuple[str, str], ...]
-
-
-@lru_cache(maxsize=4)
-def _registry(conf: ConfItems) -> SchemaRegistryClient:
-    return SchemaRegistryClient(dict(conf))
-
-
-@lru_cache(maxsize=1024)
-def _registry_schema(conf: ConfItems, schema_id: int) -> ParsedSchema | None:
-    """Parsed writer schema by id, cached per Python worker (None: the registry has none)."""
-    try:
-        schema = _registry(conf).get_schema(schema_id)
-    except SchemaRegistryError as exc:
-        if exc.http_status_code == 404:
-            return None
-        raise
-    if (schema.schema_type or "AVRO") != "AVRO" or schema.schema_str is None:
-        return None
-    return parse_schema(schema.schema_str)
-
-
-def registry_lookup(registry_conf: Mapping[str, str]) -> WriterLookup:
-    """`writer_for(id)` backed by the Schema Registry, with a per-process cache of schemas."""
-    conf: ConfItems = tuple(sorted(registry_conf.items()))
-
-    def writer_for(schema_id: int) -> ParsedSchema:
-        found = _registry_schema(conf, schema_id)
-        if found is None:
-            raise UnknownSchemaId(f"schema id {schema_id} is not an Avro schema in the registry")
-        return found
-
-    return writer_for
 
 
 @lru_cache(maxsize=16)

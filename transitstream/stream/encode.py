@@ -17,8 +17,8 @@ from fastavro.types import Schema as ParsedSchema
 
 from transitstream import schemas
 from transitstream.config import Settings
-from transitstream.stream.avro import encode, parse_schema
 from transitstream.stream.brain import ANOMALY, ENRICHED, ETA
+from transitstream.wire import encode, parse_schema
 
 DLQ = "dlq"
 

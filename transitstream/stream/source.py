@@ -14,13 +14,8 @@ from pyspark.sql import functions as F
 
 from transitstream.config import Settings
 from transitstream.schemas import load, topic_schemas
-from transitstream.stream.avro import (
-    DECODE_ERROR,
-    SCHEMA_ID,
-    decode_column,
-    field_names,
-    parse_schema,
-)
+from transitstream.stream.avro import DECODE_ERROR, SCHEMA_ID, decode_column, field_names
+from transitstream.wire import parse_schema
 
 KAFKA_COLUMNS = ("partition", "offset", "timestamp")
 RAW_VALUE = "raw_value"
