@@ -91,3 +91,41 @@ def http_service(
         ready=ready,
         endpoint=url,
     )
+
+
+def cli_job(
+    name: str,
+    title: str,
+    command: tuple[str, ...],
+    address: Callable[[Settings], tuple[str, int]],
+    setting: str,
+    ready_path: str,
+) -> Component:
+    """A long-running `transitstream <command> --metrics-port P` (the stream job, the
+    projectors): its metrics server is its only port, and answers GET <ready_path> with 200 once
+    the job is really running. The command and port in its command line make the marker unique
+    to one stack."""
+
+    def url(s: Settings) -> str:
+        host, port = address(s)
+        return f"http://{host}:{port}"
+
+    def job(s: Settings) -> list[str]:
+        return [*command, "--metrics-port", str(address(s)[1])]
+
+    def launch(s: Settings) -> Launch:
+        return Launch(argv=[sys.executable, "-m", "transitstream.cli", *job(s)], env=to_env(s))
+
+    def ready(s: Settings) -> bool:
+        return httpx.get(f"{url(s)}{ready_path}", timeout=3).status_code == 200
+
+    return Component(
+        name=name,
+        title=lambda s: title,
+        marker=lambda s: " ".join(job(s)),
+        ports=lambda s: [Port(*address(s), setting)],
+        prepare=lambda s: None,
+        launch=launch,
+        ready=ready,
+        endpoint=lambda s: f"{url(s)}/metrics",
+    )
