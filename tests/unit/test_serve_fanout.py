@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
+import pytest
+
+from transitstream.serve import fanout
 from transitstream.serve.fanout import Client, Delta, Filter, Hub, Outbox, select
 
 
@@ -98,3 +103,49 @@ def test_hub_publishes_once_to_every_interested_client() -> None:
         assert one not in hub.clients and len(hub.clients) == 2
 
     asyncio.run(scenario())
+
+
+def test_clients_with_one_filter_share_one_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    encodings: list[object] = []
+    real_dumps = fanout.json.dumps
+
+    def counting_dumps(obj: object, **kw: Any) -> str:
+        encodings.append(obj)
+        return real_dumps(obj, **kw)
+
+    monkeypatch.setattr(fanout.json, "dumps", counting_dumps)
+
+    async def scenario() -> None:
+        hub = Hub(capacity=4)
+        ones = [hub.join(Filter.of(routes=["1"])) for _ in range(50)]
+        fours = [hub.join(Filter.of(routes=["4"])) for _ in range(50)]
+        a = {**vehicle("a", 1, "1"), "last_seen": "2026-11-25T12:00:00Z"}
+        hub.publish(delta(a, vehicle("b", 2, "4"), rev=2))
+        sent = set()
+        for client in ones + fours:
+            (part,) = client.outbox.take()
+            shared = client.unseen(part)
+            assert shared is part  # nothing to drop: the shared delta itself
+            sent.add(shared.text())
+        assert len(encodings) == 2 and len(sent) == 2  # once per filter, not per client
+        assert ones[0].outbox is not ones[1].outbox
+        assert json.loads(ones[0].unseen(Delta(3, {"a": a})).text())["vehicles"] == []
+        assert Delta(3, {"a": a}).event_times() == [1795608000.0]
+
+    asyncio.run(scenario())
+
+
+def test_a_client_behind_its_snapshot_gets_its_own_copy() -> None:
+    shared = delta(vehicle("a", 5), vehicle("b", 7))
+    text = shared.text()
+    client = Client(Filter.of(), Outbox(4), seen={"a": 6})
+    own = client.unseen(shared)
+    assert own is not shared and list(own.vehicles) == ["b"]
+    assert shared.text() == text  # the shared one is untouched
+
+
+def test_merging_drops_the_cached_encoding() -> None:
+    first = delta(vehicle("a", 1))
+    before = first.text()
+    first.merge(delta(vehicle("b", 2), rev=2))
+    assert first.text() != before and '"b"' in first.text()

@@ -5,13 +5,22 @@ its own outbox, and its own task sends it. A client that reads slowly is skipped
 outbox holds `capacity` deltas, they are merged into one (the latest state per vehicle and per
 stop wins), so memory stays bounded by the fleet, and nobody else waits for it. A client that
 does not read at all is dropped by its sender (send timeout).
+
+Encoded once: clients with the same filter get the same `Delta` object from a tick, and a
+`Delta` encodes its message (and parses its vehicles' event times, for the push-lag histogram)
+at most once, however many clients send it. With 1,000 clients over 13 routes that is 13 JSON
+encodings per tick instead of 1,000. A client gets its own copy (encoded for it alone) only when
+it must not receive part of the shared one (states older than its snapshot), or when its
+outbox merged several deltas (it was skipped ahead).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from transitstream.serve import metrics
@@ -56,6 +65,8 @@ class Delta:
     vehicles: dict[str, Json] = field(default_factory=dict)
     etas: dict[str, list[Json]] = field(default_factory=dict)
     anomalies: dict[str, Json] = field(default_factory=dict)
+    _text: str | None = field(default=None, repr=False, compare=False)
+    _event_times: list[float] | None = field(default=None, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.vehicles or self.etas or self.anomalies)
@@ -70,6 +81,7 @@ class Delta:
             if aid not in self.anomalies or a["revision"] >= self.anomalies[aid]["revision"]:
                 self.anomalies[aid] = a
         self.revision = max(self.revision, later.revision)
+        self._text = self._event_times = None
         return self
 
     def message(self) -> Json:
@@ -80,6 +92,23 @@ class Delta:
             "etas": self.etas,
             "anomalies": list(self.anomalies.values()),
         }
+
+    def text(self) -> str:
+        """`message()` as JSON, encoded on first use and kept (a shared delta is not mutated:
+        outboxes merge into a new one)."""
+        if self._text is None:
+            self._text = json.dumps(self.message(), separators=(",", ":"))
+        return self._text
+
+    def event_times(self) -> list[float]:
+        """Each vehicle state's event time (POSIX seconds), parsed once, for the push lag."""
+        if self._event_times is None:
+            self._event_times = [
+                datetime.fromisoformat(v["last_seen"]).timestamp()
+                for v in self.vehicles.values()
+                if "last_seen" in v
+            ]
+        return self._event_times
 
 
 def select(f: Filter, changes: Delta) -> Delta:
@@ -142,10 +171,14 @@ class Client:
 
     def unseen(self, delta: Delta) -> Delta:
         """Drop vehicle states the client already has (the snapshot can be newer than a delta
-        queued while it was built); remember the rest as sent."""
-        fresh = {k: v for k, v in delta.vehicles.items() if v["revision"] > self.seen.get(k, -1)}
+        queued while it was built); remember the rest as sent. The same (shared, already
+        encoded) delta when nothing is dropped, as is usual after the first tick."""
+        seen = self.seen
+        fresh = {k: v for k, v in delta.vehicles.items() if v["revision"] > seen.get(k, -1)}
         for k, v in fresh.items():
-            self.seen[k] = v["revision"]
+            seen[k] = v["revision"]
+        if len(fresh) == len(delta.vehicles):
+            return delta
         return Delta(delta.revision, fresh, delta.etas, delta.anomalies)
 
 
@@ -170,10 +203,16 @@ class Hub:
         return {s for c in self.clients for s in c.filter.stops}
 
     def publish(self, changes: Delta) -> int:
-        """Offer each client its part; never waits. Returns how many clients got something."""
+        """Offer each client its part; never waits. Returns how many clients got something.
+
+        The part is chosen once per distinct filter, and the clients that share a filter share
+        the part (and so its encoding)."""
         reached = 0
+        parts: dict[Filter, Delta] = {}
         for client in list(self.clients):
-            part = select(client.filter, changes)
+            part = parts.get(client.filter)
+            if part is None:
+                part = parts[client.filter] = select(client.filter, changes)
             if part:
                 client.outbox.offer(part)
                 reached += 1

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
 
 from transitstream.serve import metrics
-from transitstream.serve.fanout import Client, Filter, Json
+from transitstream.serve.fanout import Client, Delta, Filter, Json
 from transitstream.serve.poller import snapshot
 
 router = APIRouter(tags=["live"])
@@ -35,15 +36,24 @@ class Subscribe(BaseModel):
     stop_id: list[str] = []
 
 
-def _push_lag(message: Json, now: datetime) -> None:
-    for v in message.get("vehicles", ()):
-        lag = (now - datetime.fromisoformat(v["last_seen"])).total_seconds()
-        metrics.PUSH_LAG.observe(max(0.0, lag))
+PUSHED = {kind: metrics.MESSAGES_PUSHED.labels(kind) for kind in ("snapshot", "delta", "heartbeat")}
 
 
 async def _send(ws: WebSocket, message: Json, timeout: float) -> None:
-    await asyncio.wait_for(ws.send_text(json.dumps(message, separators=(",", ":"))), timeout)
-    metrics.MESSAGES_PUSHED.labels(message["type"]).inc()
+    await _send_text(ws, json.dumps(message, separators=(",", ":")), message["type"], timeout)
+
+
+async def _send_text(ws: WebSocket, text: str, kind: str, timeout: float) -> None:
+    await asyncio.wait_for(ws.send_text(text), timeout)
+    PUSHED[kind].inc()
+
+
+async def _send_delta(ws: WebSocket, delta: Delta, timeout: float) -> None:
+    """The delta's shared encoding; its vehicles' push lag (now - event time) observed."""
+    await _send_text(ws, delta.text(), "delta", timeout)
+    now = time.time()
+    for event_time in delta.event_times():
+        metrics.PUSH_LAG.observe(max(0.0, now - event_time))
 
 
 async def _sender(ws: WebSocket, client: Client) -> None:
@@ -71,9 +81,7 @@ async def _sender(ws: WebSocket, client: Client) -> None:
         for delta in outbox.take():
             part = client.unseen(delta)
             if part:
-                message = part.message()
-                await _send(ws, message, timeout)
-                _push_lag(message, datetime.now(UTC))
+                await _send_delta(ws, part, timeout)
 
 
 async def _receiver(ws: WebSocket, client: Client) -> None:
