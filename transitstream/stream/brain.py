@@ -22,11 +22,9 @@ from transitstream.predict import (
     BunchingState,
     Catalog,
     Prediction,
+    Predictor,
     SegmentState,
     VehicleState,
-    detect_bunching,
-    learn,
-    step,
 )
 
 ENRICHED, ETA, ANOMALY = "enriched", "eta", "anomaly"
@@ -48,21 +46,22 @@ def anomaly_id(vehicle_id: str, kind: str, opened_ms: int) -> str:
 
 
 class RouteBrain:
+    """A route's `Predictor` (vehicles, learned segments, bunching), plus what the output records
+    need (when each open anomaly opened), as one JSON value in Spark's state store."""
+
     def __init__(self, catalog: Catalog, settings: PredictSettings) -> None:
+        self.predictor = Predictor(catalog, settings)
         self.catalog = catalog
-        self.settings = settings
-        self.vehicles: dict[str, VehicleState] = {}
-        self.segments = SegmentState()
-        self.bunching = BunchingState()
         self.opened: dict[str, int] = {}  # "vehicle|kind" -> event time it opened
 
     # -- state ---------------------------------------------------------------------------------
     def to_json(self) -> str:
+        p = self.predictor
         return json.dumps(
             {
-                "vehicles": {k: v.to_dict() for k, v in self.vehicles.items()},
-                "segments": self.segments.to_dict(),
-                "bunching": self.bunching.open,
+                "vehicles": {k: v.to_dict() for k, v in p.vehicles.items()},
+                "segments": p.segments.to_dict(),
+                "bunching": p.bunching.open,
                 "opened": self.opened,
             },
             separators=(",", ":"),
@@ -73,9 +72,10 @@ class RouteBrain:
         brain = cls(catalog, settings)
         if text:
             data = json.loads(text)
-            brain.vehicles = {k: VehicleState.from_dict(v) for k, v in data["vehicles"].items()}
-            brain.segments = SegmentState.from_dict(data["segments"])
-            brain.bunching = BunchingState(data["bunching"])
+            p = brain.predictor
+            p.vehicles = {k: VehicleState.from_dict(v) for k, v in data["vehicles"].items()}
+            p.segments = SegmentState.from_dict(data["segments"])
+            p.bunching = BunchingState(data["bunching"])
             brain.opened = data["opened"]
         return brain
 
@@ -85,21 +85,14 @@ class RouteBrain:
         out: list[OutRow] = []
         last_ts = 0
         for event in events:
-            vid = str(event["vehicle_id"])
-            v, res = step(event, self.vehicles.get(vid), self.segments, self.catalog, self.settings)
-            self.vehicles[vid] = v
-            for obs in res.observations:
-                learn(self.segments, obs, self.settings)
+            res = self.predictor.process(event)
             if res.match is not None:
-                out.append(self._enriched(event, v))
+                out.append(self._enriched(event, self.predictor.vehicles[str(event["vehicle_id"])]))
             out += [self._eta(p) for p in res.predictions]
             out += [self._anomaly(a, event) for a in res.anomalies]
             last_ts = max(last_ts, int(event["ts"]))
         if last_ts:
-            bunched = detect_bunching(
-                self.vehicles.values(), self.catalog, self.bunching, last_ts, self.settings
-            )
-            out += [self._anomaly(a, None) for a in bunched]
+            out += [self._anomaly(a, None) for a in self.predictor.check_bunching(last_ts)]
         return out
 
     def _enriched(self, event: Mapping[str, Any], v: VehicleState) -> OutRow:
