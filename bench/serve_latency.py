@@ -14,6 +14,16 @@ is not disturbed; about 4 minutes with the defaults:
 
     .venv/bin/python bench/serve_latency.py --vehicles 500 --concurrency 16 --clients 100,1000
 
+The issue's HTTP target is judged on a wrk run *paced* to the target rate (`--paced`, 2,000
+requests/s by default; each connection waits between requests, the wait calibrated by a short
+probe so the achieved rate is close to the target): its p99, and an achieved rate of at least
+95% of the target. The closed-loop wrk run (as fast as it goes) gives the capacity.
+`--workers` sets the API's uvicorn worker processes (Settings.api.workers by default).
+
+The WebSocket clients run in `--client-procs` processes (4 by default), so that one client
+process's own event loop (1,000 sockets, JSON decoding) is not what the push lag measures; each
+records its loop delay, reported as the p99 over all of them.
+
 The read models are filled with generated rows (bench data, written as a projector writes them).
 Figures are printed and appended to bench/results.md; nothing is asserted.
 """
@@ -23,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -31,7 +42,6 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,6 +142,12 @@ async def bench_http(
     return len(latencies) / wall, latencies, errors
 
 
+def _tree(pid: int) -> list[psutil.Process]:
+    """The API process and its uvicorn workers (their CPU is the server's)."""
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
 def bench_wrk(
     settings: Settings,
     paths: list[str],
@@ -139,6 +155,7 @@ def bench_wrk(
     seconds: float,
     pid: int,
     rate: float | None = None,
+    delay_ms: float | None = None,
 ) -> dict[str, Any]:
     """wrk, one thread (the other core is the server's), `connections` keep-alive connections
     GETting random `paths`; returns its figures and the server's CPU % meanwhile.
@@ -147,11 +164,15 @@ def bench_wrk(
     `delay()` hook): a paced load of at most `rate` requests/s, to read the latency below
     saturation (wrk has no open-loop mode; wrk2's -R is not in Debian)."""
     quoted = ", ".join(json.dumps(p) for p in paths)
-    pace = f"delay = function() return {connections * 1000 / rate:.1f} end" if rate else ""
+    if rate and delay_ms is None:
+        delay_ms = connections * 1000 / rate
+    pace = f"delay = function() return {delay_ms:.2f} end" if delay_ms is not None else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT % (quoted, pace))
-    server = psutil.Process(pid)
-    server.cpu_percent()
+    server = _tree(pid)
+    for p in server:
+        p.cpu_percent()
+    load = os.getloadavg()[0]
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "5s",
@@ -160,78 +181,123 @@ def bench_wrk(
         ).stdout  # fmt: skip
     finally:
         os.unlink(script.name)
-    cpu = server.cpu_percent()
+    cpu = sum(p.cpu_percent() for p in server)
     found = re.search(r"^WRK_JSON (.*)$", out, re.M)
     assert found, f"no WRK_JSON line in wrk's output:\n{out}"
     figures: dict[str, Any] = json.loads(found.group(1))
     return {**figures, "rate": figures["requests"] / (figures["duration_us"] / 1e6), "cpu": cpu,
             "p50_ms": figures["p50_us"] / 1000, "p99_ms": figures["p99_us"] / 1000,
-            "max_ms": figures["max_us"] / 1000}  # fmt: skip
+            "max_ms": figures["max_us"] / 1000, "delay_ms": delay_ms, "load": load}  # fmt: skip
 
 
-async def bench_in_process(settings: Settings, paths: list[str], n: int) -> float:
-    """ms per request (random `paths`) through the app in this process (no sockets, no
-    uvicorn): the server's own cost, apart from the machine's other load and the client's."""
+def bench_paced(
+    settings: Settings, paths: list[str], connections: int, seconds: float, pid: int, rate: float
+) -> dict[str, Any]:
+    """wrk paced to about `rate`: a 3 s probe with the plain wait (connections / rate) measures
+    the rest of each connection's cycle (the request itself), which the real run's wait leaves
+    out, so the achieved rate lands near `rate` rather than below it."""
+    wait = connections * 1000 / rate
+    probe = bench_wrk(settings, paths, connections, 3, pid, delay_ms=wait)
+    busy_ms = max(0.0, connections * 1000 / probe["rate"] - wait)
+    # at most half the wait taken off: a probe slowed by a stall must not make the run closed-loop
+    return bench_wrk(
+        settings, paths, connections, seconds, pid, delay_ms=max(wait / 2, wait - busy_ms)
+    )
+
+
+async def bench_in_process(settings: Settings, paths: list[str], n: int) -> dict[str, float]:
+    """us per request (random `paths`) through the app in this process, driven as uvicorn
+    drives it (one ASGI call per request; no sockets, no HTTP client): the server's own cost,
+    apart from the machine's other load and the client's. Every path is asked once first, so
+    the figure is the cache-hit cost; `miss_us` is the same with the cache off."""
     app = create_app(settings)
     rng = random.Random(3)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            for _ in range(50):
-                await client.get(rng.choice(paths))
-            start = time.perf_counter()
-            for _ in range(n):
-                await client.get(rng.choice(paths))
-            return (time.perf_counter() - start) * 1000 / n
+        await asyncio.sleep(1.0)  # the poller's first scans: the cache is live after them
+        for path in paths:
+            assert await _asgi_get(app, path) == 200, path
+        start = time.perf_counter()
+        for _ in range(n):
+            await _asgi_get(app, rng.choice(paths))
+        hit = (time.perf_counter() - start) * 1e6 / n
+        app.state.serving.cache.max_entries = 0
+        app.state.serving.cache.clear()
+        start = time.perf_counter()
+        for _ in range(n // 4):
+            await _asgi_get(app, rng.choice(paths))
+        miss = (time.perf_counter() - start) * 1e6 / (n // 4)
+    return {"hit_us": hit, "miss_us": miss}
 
 
-def push_lag_buckets(settings: Settings) -> dict[str, float]:
-    """The server's own push-lag histogram (send time - event time), cumulative by bucket."""
-    text = httpx.get(settings.api.url + "/metrics", timeout=10).text
-    found = re.findall(r'^serve_push_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
-    return {le: float(n) for le, n in found}
+async def _asgi_get(app: Any, path: str) -> int:
+    route, _, query = path.partition("?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": route, "raw_path": route.encode(), "root_path": "",
+             "query_string": query.encode(), "headers": [(b"host", b"api")],
+             "client": ("127.0.0.1", 1), "server": ("api", 80)}  # fmt: skip
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        status = message.get("status", status)
+
+    await app(scope, receive, send)
+    return status
 
 
-async def bench_fanout(
-    settings: Settings, clients: int, vehicles: list[str], routes: dict[str, str], seconds: float
-) -> dict[str, Any]:
-    """`clients` subscribers of one route each (round robin); a writer moves every vehicle each
-    push interval; each client records receive time - event time of every state it gets.
+def push_lag_buckets(settings: Settings, workers: int) -> dict[str, float]:
+    """The server's own push-lag histogram (send time - event time), cumulative by bucket, summed
+    over its worker processes: each keeps its own registry, and which one answers /metrics is the
+    kernel's choice, so /metrics is asked on new connections until every worker has answered
+    (told apart by process_start_time_seconds)."""
+    seen: dict[str, dict[str, float]] = {}
+    for _ in range(40 * workers):
+        text = httpx.get(settings.api.url + "/metrics", timeout=10,
+                         headers={"Connection": "close"}).text  # fmt: skip
+        started = re.search(r"^process_start_time_seconds (\S+)$", text, re.M)
+        found = re.findall(r'^serve_push_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
+        seen[started.group(1) if started else "?"] = {le: float(n) for le, n in found}
+        if len(seen) >= workers:
+            break
+    total: dict[str, float] = {}
+    for buckets in seen.values():
+        for le, n in buckets.items():
+            total[le] = total.get(le, 0.0) + n
+    return total
 
-    All clients live in this one process, so its event loop's own delay (measured by a ticker
-    that sleeps 50 ms) is part of the lag they record; the server's histogram (send time) is
-    read from /metrics before and after, to tell the two apart."""
+
+async def _clients(
+    url: str, routes: list[str], ready: Any, stop_event: Any
+) -> tuple[list[float], list[float]]:
+    """One client process's share: a WebSocket per entry of `routes` (subscribed to it); each
+    records receive time - event time of every vehicle state it gets, until `stop_event`."""
     lags: list[float] = []
-    received = 0
-    route_ids = sorted(set(routes.values()))
-    url = settings.api.url.replace("http://", "ws://") + "/ws/live"
-    stop_event = threading.Event()
-    connected = asyncio.Event()
-    opening = asyncio.Semaphore(50)  # not 1,000 handshakes at once: the listen backlog is finite
-    ready = 0
+    opening = asyncio.Semaphore(25)  # not all handshakes at once: the listen backlog is finite
+    connected = 0
+    all_in = asyncio.Event()
 
-    async def client(i: int) -> None:
-        nonlocal received, ready
-        route = route_ids[i % len(route_ids)]
+    async def client(route: str) -> None:
+        nonlocal connected
         async with opening:
             ws = await websockets.connect(f"{url}?route_id={route}", max_size=2**24,
                                           open_timeout=60)  # fmt: skip
         async with ws:
             while json.loads(await ws.recv())["type"] != "snapshot":
                 pass
-            ready += 1
-            if ready == clients:
-                connected.set()
+            connected += 1
+            if connected == len(routes):
+                all_in.set()
             while not stop_event.is_set():
                 try:
                     raw = await asyncio.wait_for(ws.recv(), 0.5)
                 except TimeoutError:
                     continue
                 now = time.time()
-                message = json.loads(raw)
-                for v in message.get("vehicles", ()):
+                for v in json.loads(raw).get("vehicles", ()):
                     lags.append(now - datetime.fromisoformat(v["last_seen"]).timestamp())
-                    received += 1
 
     loop_delays: list[float] = []
 
@@ -240,6 +306,68 @@ async def bench_fanout(
             t0 = time.perf_counter()
             await asyncio.sleep(0.05)
             loop_delays.append(time.perf_counter() - t0 - 0.05)
+
+    tasks = [asyncio.create_task(client(r)) for r in routes]
+    waiting = asyncio.create_task(all_in.wait())
+    await asyncio.wait([waiting, *tasks], timeout=180, return_when=asyncio.FIRST_COMPLETED)
+    failed = [t for t in tasks if t.done() and t.exception()]
+    if not all_in.is_set():
+        raise RuntimeError(f"{connected}/{len(routes)} clients connected; first error: "
+                           + (repr(failed[0].exception()) if failed else "timed out"))  # fmt: skip
+    ready.release()
+    lags.clear()  # states received before the measurement starts do not count
+    await asyncio.gather(*tasks, ticker())
+    return lags, loop_delays
+
+
+def _client_process(url: str, routes: list[str], ready: Any, stop_event: Any, out: Any) -> None:
+    try:
+        out.send(("ok", asyncio.run(_clients(url, routes, ready, stop_event))))
+    except Exception as exc:  # reported by the parent, which would otherwise wait forever
+        ready.release()
+        out.send(("error", repr(exc)))
+
+
+async def bench_fanout(
+    settings: Settings,
+    clients: int,
+    vehicles: list[str],
+    routes: dict[str, str],
+    seconds: float,
+    procs: int,
+    workers: int,
+) -> dict[str, Any]:
+    """`clients` subscribers of one route each (round robin), spread over `procs` client
+    processes; a writer moves every vehicle each push interval; each client records receive
+    time - event time of every state it gets.
+
+    Each client process's event loop delay (a ticker that sleeps 50 ms) is part of the lag its
+    clients record; the server's histogram (send time) is read from /metrics before and after, to
+    tell the two apart."""
+    route_ids = sorted(set(routes.values()))
+    url = settings.api.url.replace("http://", "ws://") + "/ws/live"
+    procs = max(1, min(procs, clients))
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop_event = ctx.Semaphore(0), ctx.Event()
+    shares = [[route_ids[i % len(route_ids)] for i in range(p, clients, procs)]
+              for p in range(procs)]  # fmt: skip
+    pipes, children = [], []
+    t_connect = time.perf_counter()
+    for share in shares:
+        mine, theirs = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_client_process, args=(url, share, ready, stop_event, theirs))
+        child.start()
+        pipes.append(mine)
+        children.append(child)
+    for _ in shares:
+        assert await asyncio.to_thread(ready.acquire, True, 240), "client processes timed out"
+    early = [p.recv() for p in pipes if p.poll()]
+    assert not early, f"a client process failed: {early}"
+    connect_s = time.perf_counter() - t_connect
+    proc = _tree(_server_pid(settings))
+    for p in proc:
+        p.cpu_percent()
+    buckets_before = push_lag_buckets(settings, workers)
 
     def writer() -> int:
         ticks = 0
@@ -252,32 +380,27 @@ async def bench_fanout(
             time.sleep(settings.api.push_interval_s)
         return ticks
 
-    tasks = [asyncio.create_task(client(i)) for i in range(clients)]
-    t_connect = time.perf_counter()
-    waiting = asyncio.create_task(connected.wait())
-    await asyncio.wait([waiting, *tasks], timeout=180, return_when=asyncio.FIRST_COMPLETED)
-    failed = [t for t in tasks if t.done() and t.exception()]
-    assert connected.is_set(), f"{ready}/{clients} clients connected; first error: " + (
-        repr(failed[0].exception()) if failed else "none (timed out after 180 s)"
-    )
-    connect_s = time.perf_counter() - t_connect
-    proc = psutil.Process(_server_pid(settings))
-    proc.cpu_percent()
-    buckets_before = push_lag_buckets(settings)
-    ticking = asyncio.create_task(ticker())
     writing = asyncio.create_task(asyncio.to_thread(writer))
     await asyncio.sleep(seconds)
     stop_event.set()
     ticks = await writing
-    cpu = proc.cpu_percent()
+    cpu = sum(p.cpu_percent() for p in proc)
     await asyncio.sleep(1.0)  # the last tick's pushes
-    buckets = {le: n - buckets_before.get(le, 0) for le, n in push_lag_buckets(settings).items()}
-    await asyncio.gather(*tasks, ticking)
+    after = push_lag_buckets(settings, workers)
+    buckets = {le: n - buckets_before.get(le, 0) for le, n in after.items()}
+    lags: list[float] = []
+    loop_delays: list[float] = []
+    for pipe, child in zip(pipes, children, strict=True):
+        status, result = await asyncio.to_thread(pipe.recv)
+        assert status == "ok", f"a client process failed: {result}"
+        lags += result[0]
+        loop_delays += result[1]
+        child.join(10)
     per_route = {r: sum(1 for v in vehicles if routes[v] == r) for r in route_ids}
     expected = ticks * sum(per_route[route_ids[i % len(route_ids)]] for i in range(clients))
-    return {"clients": clients, "lags": lags, "received": received, "ticks": ticks,
+    return {"clients": clients, "lags": lags, "received": len(lags), "ticks": ticks,
             "expected": expected, "cpu": cpu, "seconds": seconds, "connect_s": connect_s,
-            "loop_delays": loop_delays, "server_buckets": buckets}  # fmt: skip
+            "loop_delays": loop_delays, "server_buckets": buckets, "procs": procs}  # fmt: skip
 
 
 def _server_pid(settings: Settings) -> int:
@@ -293,16 +416,21 @@ def main() -> None:
     parser.add_argument("--etas", type=int, default=30, help="ETAs per vehicle")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent HTTP requests")
     parser.add_argument("--seconds", type=float, default=20.0, help="per measurement")
-    parser.add_argument("--paced", type=float, default=400.0, help="wrk's paced requests/s")
+    parser.add_argument("--paced", type=float, default=TARGET_RATE, help="wrk's paced requests/s")
+    parser.add_argument("--workers", type=int, help="API worker processes [Settings.api.workers]")
     parser.add_argument("--clients", default="100,1000", help="WebSocket client counts")
+    parser.add_argument("--client-procs", type=int, default=4, help="WebSocket client processes")
     parser.add_argument("--moving", type=int, default=100, help="vehicles updated each tick")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     parser.add_argument("--dry", action="store_true", help="print only; no bench/results.md")
     args = parser.parse_args()
 
     state = project_root() / ".transitstream" / "bench-serve"
-    settings = settings_of(port_block_env(state, args.base))
-    os.environ.update(port_block_env(state, args.base))
+    env = port_block_env(state, args.base)
+    if args.workers:
+        env["TRANSITSTREAM_API__WORKERS"] = str(args.workers)
+    settings = settings_of(env)
+    os.environ.update(env)
     run: dict[str, Any] = {"load_before": os.getloadavg()}
     stack.up(settings)
     stack.start(SERVE, settings)
@@ -315,7 +443,7 @@ def main() -> None:
         }
         run["stops"] = len(stops)
         for name, some in paths.items():
-            run[f"{name}_in_process_ms"] = asyncio.run(bench_in_process(settings, some, 2000))
+            run[f"{name}_in_process"] = asyncio.run(bench_in_process(settings, some, 4000))
         run["eta_one"] = asyncio.run(bench_http(settings, paths["eta"], 1, args.seconds / 2))
         for name, some in paths.items():
             run[f"{name}_py"] = asyncio.run(
@@ -324,19 +452,21 @@ def main() -> None:
         if shutil.which("wrk"):
             pid = _server_pid(settings)
             for name, some in paths.items():
+                bench_wrk(settings, some, args.concurrency, 3, pid)  # every worker's cache warm
                 run[f"{name}_wrk"] = bench_wrk(settings, some, args.concurrency, args.seconds, pid)
-                run[f"{name}_paced"] = bench_wrk(
-                    settings, some, args.concurrency, args.seconds / 2, pid, args.paced
+                run[f"{name}_paced"] = bench_paced(
+                    settings, some, args.concurrency, args.seconds, pid, args.paced
                 )
         with httpx.Client(base_url=settings.api.url) as c:
             run["board_rows"] = len(c.get(paths["eta"][0]).json()["arrivals"])
         feed_routes = {r["vehicle_id"]: r["route_id"] for r in _vehicles(settings)}
         moving = sorted(feed_routes)[: args.moving]
         run["routes_moving"] = len({feed_routes[v] for v in moving})
-        run["fanouts"] = [
-            asyncio.run(bench_fanout(settings, int(n), moving, feed_routes, args.seconds))
-            for n in args.clients.split(",")
-        ]
+        run["fanouts"] = []
+        for n in args.clients.split(","):
+            fanout = bench_fanout(settings, int(n), moving, feed_routes, args.seconds,
+                                  args.client_procs, settings.api.workers)  # fmt: skip
+            run["fanouts"].append(asyncio.run(fanout))
     finally:
         delete_vehicles(settings, PREFIX)
         if not args.keep:
@@ -364,12 +494,16 @@ def _py_line(what: str, concurrency: int, seconds: float, figures: Any) -> str:
 def _wrk_line(
     what: str, concurrency: int, seconds: float, w: dict[str, Any], paced: float | None = None
 ) -> str:
-    how = f"paced to at most {paced:,.0f} requests/s, " if paced else ""
+    how = (
+        f"paced to about {paced:,.0f} requests/s (a {w['delay_ms']:.1f} ms wait per request), "
+        if paced
+        else ""
+    )
     return (
         f"- {what}, **wrk** (1 thread, {concurrency} connections, {how}{seconds:.0f} s): "
         f"**{w['rate']:,.0f} requests/s**, p50 {w['p50_ms']:.1f} ms, **p99 {w['p99_ms']:.1f} "
         f"ms**, max {w['max_ms']:.1f} ms; {w['errors']} socket errors, {w['non2xx']} non-2xx; "
-        f"server CPU {w['cpu']:.0f}%"
+        f"server CPU {w['cpu']:.0f}%; load average {w['load']:.1f} at its start"
     )
 
 
@@ -384,7 +518,8 @@ def report(settings: Settings, args: argparse.Namespace, run: dict[str, Any]) ->
     lines = [
         f"## serve latency, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
         f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB",
-        f"- read API (`transitstream.serve`, one uvicorn worker, pool {settings.api.pool_size}) "
+        f"- read API (`transitstream.serve`, {settings.api.workers} uvicorn worker(s), pool "
+        f"{settings.api.pool_size} and a read cache each) "
         f"on its own stack (ports {args.base}..{args.base + 99}); load generators and server "
         f"share the machine; load average {run['load_before'][0]:.2f} before, "
         f"{run['load_after'][0]:.2f} after",
@@ -397,20 +532,23 @@ def report(settings: Settings, args: argparse.Namespace, run: dict[str, Any]) ->
     for name, what in (("eta", eta_what), ("vehicle", vehicle_what)):
         if f"{name}_wrk" in run:
             lines.append(_wrk_line(what, c, sec, run[f"{name}_wrk"]))
-            lines.append(_wrk_line(what, c, sec / 2, run[f"{name}_paced"], args.paced))
+            lines.append(_wrk_line(what, c, sec, run[f"{name}_paced"], args.paced))
         lines.append(_py_line(what, c, sec, run[f"{name}_py"]))
-        ms = run[f"{name}_in_process_ms"]
+        cost = run[f"{name}_in_process"]
         lines.append(
-            f"- {what}, the app alone in-process (ASGI transport, no sockets): {ms:.2f} ms per "
-            f"request = {1000 / ms:,.0f} requests/s per core"
+            f"- {what}, the app alone in-process (one ASGI call per request, no sockets, no "
+            f"HTTP parsing): {cost['hit_us']:.0f} us per request from the cache = "
+            f"{1e6 / cost['hit_us']:,.0f} requests/s per core; {cost['miss_us']:.0f} us with the "
+            "cache off (a Postgres read each)"
         )
     lines.append(_py_line(f"{eta_what} one at a time (the floor)", 1, sec / 2, run["eta_one"]))
     lines += [
         "",
         f"WebSocket fan-out: {args.moving} vehicles move every {settings.api.push_interval_s} s "
         f"(rows written and NOTIFY at commit, as a projector does); each client subscribes to one "
-        f"route (round robin over {run['routes_moving']} routes); push lag = receive time - event "
-        "time (includes the writer's commit and the client process's own loop delay); server <= "
+        f"route (round robin over {run['routes_moving']} routes), the clients spread over "
+        f"{args.client_procs} client processes; push lag = receive time - event "
+        "time (includes the writer's commit and the client processes' own loop delay); server <= "
         "0.5 s = share of states the server sent within 0.5 s of their event time (its histogram):",
         "",
         "| clients | connect s | states delivered | delivered / expected | states/s | push lag "
@@ -431,16 +569,18 @@ def report(settings: Settings, args: argparse.Namespace, run: dict[str, Any]) ->
     lines += ["", "targets (issue #6):"]
     source = "wrk" if "eta_wrk" in run else "py"
     for name, what in (("eta", eta_what), ("vehicle", vehicle_what)):
-        if source == "wrk":
-            rate, p99 = run[f"{name}_wrk"]["rate"], run[f"{name}_wrk"]["p99_ms"]
+        if source == "wrk":  # judged at the target rate (paced), not at saturation
+            rate, p99 = run[f"{name}_paced"]["rate"], run[f"{name}_paced"]["p99_ms"]
+            how = f"wrk paced to about {args.paced:,.0f}/s"
+            capacity = f"; closed loop {run[f'{name}_wrk']['rate']:,.0f} requests/s"
         else:
             rate, lat, _ = run[f"{name}_py"]
             p99 = pct([x * 1000 for x in lat], 99)
-        met = rate >= TARGET_RATE and p99 < TARGET_P99_MS
+            how, capacity = "Python client", ""
+        met = rate >= 0.95 * TARGET_RATE and p99 < TARGET_P99_MS
         lines.append(
             f"- {what}: p99 < {TARGET_P99_MS:.0f} ms at {TARGET_RATE:,.0f} requests/s: "
-            f"{_verdict(met)} ({'wrk' if source == 'wrk' else 'Python client'}: {rate:,.0f} "
-            f"requests/s, p99 {p99:.1f} ms)"
+            f"{_verdict(met)} ({how}: {rate:,.0f} requests/s, p99 {p99:.1f} ms{capacity})"
         )
     big = max(run["fanouts"], key=lambda f: f["clients"])
     lag99 = pct([x * 1000 for x in big["lags"]] or [float("nan")], 99)
