@@ -62,10 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def count_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.REQUESTS.labels(getattr(route, "path", "unmatched"), response.status_code).inc()
-        return response
+        status = 500  # an exception escaping the app is answered 500 by the server: count it
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            metrics.REQUESTS.labels(getattr(route, "path", "unmatched"), status).inc()
 
     @app.get("/healthz", tags=["ops"], summary="Kafka and the schema registry reachable")
     async def healthz() -> JSONResponse:
