@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from transitstream.config import get_settings
+from transitstream.console import make_console
 from transitstream.errors import TransitStreamError
 from transitstream.infra.report import memory_line, status_hint, status_table
 from transitstream.simulate.command import simulate
@@ -44,7 +45,7 @@ project_app = typer.Typer(
     help="Projectors: Kafka topics into the Postgres read models (CQRS).", no_args_is_help=True
 )
 app.add_typer(project_app, name="project")
-console = Console()
+console = make_console()
 
 
 def _say(line: str) -> None:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from transitstream.config import Settings
+from transitstream.console import make_console
 from transitstream.db.migrate import connect
 from transitstream.infra import stack
 from transitstream.infra.report import memory_line, status_table
@@ -96,7 +97,7 @@ def read_model_counts(settings: Settings) -> Table:
 
 
 def demo(settings: Settings, params: SimParams, console: Console | None = None) -> RunSummary:
-    console = console or Console()
+    console = console or make_console()
     console.rule("1. the native stack")
     rows = stack.up(settings, report=lambda line: console.print(f"  {line}"))
     console.print(status_table(rows))

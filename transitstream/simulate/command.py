@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from transitstream.config import Settings, SimulateSettings, get_settings
+from transitstream.console import make_console
 from transitstream.gtfs import load_feed
 from transitstream.simulate.badevents import NOT_JSON, all_kinds
 from transitstream.simulate.clock import parse_hhmm
@@ -181,7 +182,7 @@ def simulate(
         realtime=not fast,
         out_dir=out,
     )
-    console = Console()
+    console = make_console()
     if dry_run:
         _dry_run(params, console, settings)
         return

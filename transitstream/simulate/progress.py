@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from transitstream.console import make_console
 from transitstream.gtfs import format_gtfs_time
 from transitstream.simulate.summary import Counts, RunSummary
 
@@ -23,7 +24,7 @@ class LiveProgress:
 
     def __init__(self, total_ticks: int | None, quiet: bool, console: Console | None = None):
         self.quiet = quiet
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console(stderr=True)
         self._progress = Progress(
             TextColumn("[bold]sim {task.description}"),
             BarColumn(),
