@@ -433,6 +433,7 @@ def main() -> None:
     os.environ.update(env)
     run: dict[str, Any] = {"load_before": os.getloadavg()}
     stack.up(settings)
+    stop(SERVE.managed(settings))  # one kept by --keep may run other code or other settings
     stack.start(SERVE, settings)
     try:
         delete_vehicles(settings, PREFIX)

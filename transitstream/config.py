@@ -201,6 +201,11 @@ class ApiSettings(ServiceSettings):
     cache_entries: int = Field(
         20_000, ge=0, description="/eta and /vehicles/{id} answers cached per worker (LRU)"
     )
+    cache_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="a cached answer is read again after this, even if no scan reported a change",
+    )
 
 
 class TopicSettings(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from transitstream.config import load_settings
+from transitstream.serve import cache as cache_module
 from transitstream.serve import poller
 from transitstream.serve.cache import ReadCache, stop_tag, vehicle_tag
 from transitstream.serve.fanout import Hub
@@ -89,6 +90,20 @@ def test_least_recently_used_entries_go_first() -> None:
     cache.put("c", "c", [stop_tag("c")], cache.begin())
     assert cache.get("b") is None and cache.get("a") == "a" and cache.get("c") == "c"
     assert stop_tag("b") not in cache.by_tag
+
+
+def test_no_entry_outlives_its_time_to_live(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bounds what no scan can see (rows deleted without a trace, a rebuild's swap)."""
+    clock = [100.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: clock[0])
+    cache = ReadCache(10, ttl_s=30.0)
+    cache.set_listening(True)
+    cache.scan_done(cache.scan_started(), [])
+    cache.put(KEY, "board", [stop_tag("s1")], cache.begin())
+    clock[0] = 130.0
+    assert cache.get(KEY) == "board"
+    clock[0] = 130.001
+    assert cache.get(KEY) is None and KEY not in cache.entries
 
 
 def test_seen_sets_catch_a_late_commit_below_the_highest_revision() -> None:

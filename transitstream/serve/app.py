@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.hub = Hub(settings.api.ws_queue)
-        cache = ReadCache(settings.api.cache_entries)
+        cache = ReadCache(settings.api.cache_entries, settings.api.cache_ttl_s)
         app.state.serving = Serving(settings, pool, app.state.reference, cache)
         poller = Poller(pool, app.state.hub, settings, app.state.reference, cache)
         task = asyncio.create_task(poller.run(), name="read-model-poller")

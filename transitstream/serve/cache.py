@@ -17,12 +17,17 @@ The cache answers only while it can keep that rule:
 A writer that commits without NOTIFY is seen by the interval scan (`push_interval_s`), as the
 WebSocket clients see it.
 
+Changes no scan can see (rows deleted without a trace, as only the sample-data tooling does, or
+tables swapped in by a projector rebuild, whose rows carry revisions the scan window has passed)
+are bounded by `ttl_s` (`api.cache_ttl_s`): no entry is served longer than that after its read.
+
 Time-dependent fields are not cached: entries hold rows and templates (`answers.py`), and each
 request re-derives `seconds_away`, the ages, `stale` and `generated_at` with its own instant.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import Any
@@ -34,9 +39,9 @@ HIT, MISS, BYPASS = (metrics.CACHE.labels(r) for r in ("hit", "miss", "bypass"))
 
 
 class ReadCache:
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self.entries: OrderedDict[Hashable, tuple[Any, frozenset[str]]] = OrderedDict()
+    def __init__(self, max_entries: int, ttl_s: float = 30.0) -> None:
+        self.max_entries, self.ttl_s = max_entries, ttl_s
+        self.entries: OrderedDict[Hashable, tuple[Any, frozenset[str], float]] = OrderedDict()
         self.by_tag: dict[str, set[Hashable]] = {}
         self.changed_at: dict[str, int] = {}  # tag -> generation of the last scan reporting it
         self.generation = 0  # scans completed
@@ -69,6 +74,9 @@ class ReadCache:
         found = self.entries.get(key)
         if found is None:
             return None
+        if found[2] < time.monotonic():
+            self.drop(key)
+            return None
         self.entries.move_to_end(key)
         return found[0]
 
@@ -86,7 +94,7 @@ class ReadCache:
         if any(self.changed_at.get(t, -1) > started for t in tags):
             return False
         self.drop(key)
-        self.entries[key] = (value, tags)
+        self.entries[key] = (value, tags, time.monotonic() + self.ttl_s)
         for t in tags:
             self.by_tag.setdefault(t, set()).add(key)
         while len(self.entries) > self.max_entries:
