@@ -22,7 +22,9 @@ import pytest
 from google.transit import gtfs_realtime_pb2 as rt
 
 from transitstream.config import Settings
+from transitstream.db.migrate import connect
 from transitstream.gtfs import Feed, load_feed
+from transitstream.project.stale import sweep
 from transitstream.serve.client import running_api
 from transitstream.serve.sample import delete_vehicles, trip_arrivals, write_rows
 
@@ -161,9 +163,9 @@ def test_vehicle_state_with_open_anomalies(http: httpx.Client, api: Settings) ->
                           bearing=90.0, delay_s=120, next_stop_id="166", next_stop_sequence=2)],
         anomalies=[
             {"anomaly_id": f"{v}-open", "kind": "stalled", "state": "open", "vehicle_id": v,
-             "opened_at": now, "event_time": now, "evidence": {"standing_s": 200}},
+             "event_time": now, "evidence": {"standing_s": 200}},
             {"anomaly_id": f"{v}-closed", "kind": "late", "state": "closed", "vehicle_id": v,
-             "opened_at": now, "closed_at": now, "event_time": now},
+             "event_time": now},
         ],
     )  # fmt: skip
     body = http.get(f"/vehicles/{v}").json()
@@ -180,16 +182,20 @@ def test_staleness_by_flag_or_by_silence(http: httpx.Client, api: Settings) -> N
     now = datetime.now(UTC)
     silent_for = api.project.stale_after_s + 30
     live, flagged, silent = vid("live"), vid("flag"), vid("silent")
+    nearly = now - timedelta(seconds=api.project.stale_after_s - 20)  # not silent for the API yet
     write_rows(
         api,
         vehicles=[
             vehicle(live, now, route_id=route),
-            vehicle(flagged, now, route_id=route, stale=True),
+            vehicle(flagged, nearly, route_id=route),
             vehicle(silent, now - timedelta(seconds=silent_for), route_id=route),
         ],
     )
+    assert http.get(f"/vehicles/{flagged}").json()["stale"] is False
+    with connect(api) as conn:  # the projector's sweep, 30 s ahead: it flags `flagged`
+        sweep(conn, api, now + timedelta(seconds=30))
     assert http.get(f"/vehicles/{silent}").json()["stale"] is True
-    assert http.get(f"/vehicles/{flagged}").json()["stale"] is True
+    assert http.get(f"/vehicles/{flagged}").json()["stale"] is True  # by the flag alone
 
     def ids(**params: Any) -> list[str]:
         body = http.get("/vehicles", params={"route_id": route, **params}).json()

@@ -1,91 +1,80 @@
-"""Write read-model rows the way a projector does: upserts that take the next revision.
+"""Write read-model rows as the projectors write them: `transitstream.project.writer.write_batch`.
 
 SAMPLE DATA ONLY: tests, the notebook and the benchmark use it to put known rows in front of the
 API. The real rows come from the projectors (`transitstream.project`), fed by the stream job.
-Like a projector, an upsert only replaces a row with a newer event, and every write takes
-`nextval('read_model_revision')`, which is what the WebSocket poller watches.
+The rows take the projectors' own path, so they obey the projectors' rules: a batch is folded
+per key with each table's merge rule, an upsert replaces a row only with a strictly newer event
+(a tie keeps the row already there), every write takes `nextval('read_model_revision')`, and the
+commit NOTIFYs the API's poller. Anomalies are given as the stream's records (`state` open,
+closed or instant; `opened_at` and `closed_at` are derived as the projector derives them, and a
+closed anomaly never reopens). `stale` is not written: the projector's sweep
+(`transitstream.project.stale.sweep`) flags silent vehicles, and an upsert clears the flag.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from transitstream.config import Settings
 from transitstream.db.migrate import connect
+from transitstream.project.tables import ANOMALIES, ETAS, VEHICLES, Table, anomaly_row
+from transitstream.project.writer import write_batch
 
 Row = dict[str, Any]
 
-VEHICLE_UPSERT = """
-INSERT INTO vehicle_state (vehicle_id, route_id, route_name, trip_id, lat, lon, bearing, speed,
-    distance_along_m, offset_m, delay_s, next_stop_id, next_stop_sequence, event_id, event_time,
-    stale)
-VALUES (%(vehicle_id)s, %(route_id)s, %(route_name)s, %(trip_id)s, %(lat)s, %(lon)s,
-    %(bearing)s, %(speed)s, %(distance_along_m)s, %(offset_m)s, %(delay_s)s, %(next_stop_id)s,
-    %(next_stop_sequence)s, %(event_id)s, %(event_time)s, %(stale)s)
-ON CONFLICT (vehicle_id) DO UPDATE SET
-    route_id = excluded.route_id, route_name = excluded.route_name, trip_id = excluded.trip_id,
-    lat = excluded.lat, lon = excluded.lon, bearing = excluded.bearing, speed = excluded.speed,
-    distance_along_m = excluded.distance_along_m, offset_m = excluded.offset_m,
-    delay_s = excluded.delay_s, next_stop_id = excluded.next_stop_id,
-    next_stop_sequence = excluded.next_stop_sequence, event_id = excluded.event_id,
-    event_time = excluded.event_time, stale = excluded.stale, updated_at = now(),
-    revision = nextval('read_model_revision')
-WHERE excluded.event_time >= vehicle_state.event_time
-"""
-
-ETA_UPSERT = """
-INSERT INTO stop_eta (vehicle_id, trip_id, stop_sequence, stop_id, route_id, predicted_time,
-    prediction_time, horizon_s, scheduled_time, model)
-VALUES (%(vehicle_id)s, %(trip_id)s, %(stop_sequence)s, %(stop_id)s, %(route_id)s,
-    %(predicted_time)s, %(prediction_time)s, %(horizon_s)s, %(scheduled_time)s, %(model)s)
-ON CONFLICT (vehicle_id, trip_id, stop_sequence) DO UPDATE SET
-    stop_id = excluded.stop_id, route_id = excluded.route_id,
-    predicted_time = excluded.predicted_time, prediction_time = excluded.prediction_time,
-    horizon_s = excluded.horizon_s, scheduled_time = excluded.scheduled_time,
-    model = excluded.model, updated_at = now(), revision = nextval('read_model_revision')
-WHERE excluded.prediction_time >= stop_eta.prediction_time
-"""
-
-ANOMALY_UPSERT = """
-INSERT INTO vehicle_anomaly (anomaly_id, kind, state, severity, vehicle_id, trip_id, route_id,
-    opened_at, closed_at, event_time, lat, lon, evidence)
-VALUES (%(anomaly_id)s, %(kind)s, %(state)s, %(severity)s, %(vehicle_id)s, %(trip_id)s,
-    %(route_id)s, %(opened_at)s, %(closed_at)s, %(event_time)s, %(lat)s, %(lon)s, %(evidence)s)
-ON CONFLICT (anomaly_id) DO UPDATE SET
-    state = excluded.state, severity = excluded.severity, closed_at = excluded.closed_at,
-    event_time = excluded.event_time, lat = excluded.lat, lon = excluded.lon,
-    evidence = excluded.evidence, updated_at = now(), revision = nextval('read_model_revision')
-WHERE excluded.event_time >= vehicle_anomaly.event_time
-"""
-
-VEHICLE_DEFAULTS: Row = {
-    "route_name": None, "trip_id": None, "bearing": None, "speed": None,
-    "distance_along_m": None, "offset_m": None, "delay_s": None, "next_stop_id": None,
-    "next_stop_sequence": None, "stale": False,
-}  # fmt: skip
-ETA_DEFAULTS: Row = {"horizon_s": 0, "scheduled_time": None, "model": "sample"}
-ANOMALY_DEFAULTS: Row = {
-    "severity": "warning", "trip_id": None, "route_id": None, "closed_at": None,
-    "lat": None, "lon": None, "evidence": {},
-}  # fmt: skip
+VEHICLE_DEFAULTS: Row = {c: None for c in VEHICLES.columns}
+ETA_DEFAULTS: Row = {c: None for c in ETAS.columns} | {"horizon_s": 0, "model": "sample"}
+ANOMALY_FIELDS = (
+    "anomaly_id", "kind", "state", "severity", "vehicle_id", "trip_id", "route_id", "event_time",
+    "lat", "lon", "evidence",
+)  # fmt: skip
+ANOMALY_DEFAULTS: Row = {c: None for c in ANOMALY_FIELDS} | {"severity": "warning", "evidence": {}}
 
 
-def _write(conn: psycopg.Connection, upsert: str, defaults: Row, rows: Iterable[Row]) -> int:
-    batch = [{**defaults, **r} for r in rows]
-    for r in batch:
-        if isinstance(r.get("evidence"), dict):
-            r["evidence"] = json.dumps(r["evidence"])
-        if "event_id" in upsert and "event_id" not in r:
-            r["event_id"] = f"sample-{r['vehicle_id']}-{r['event_time'].timestamp():.3f}"
-    with conn.cursor() as cur:
-        cur.executemany(upsert, batch)
-    return len(batch)
+def _check(kind: str, row: Row, allowed: Iterable[str]) -> None:
+    unknown = sorted(set(row) - set(allowed))
+    if unknown:
+        hint = (
+            " (`stale` is set by transitstream.project.stale.sweep, as in production)"
+            if "stale" in unknown
+            else ""
+        )
+        raise ValueError(f"sample {kind} row has no column(s) {', '.join(unknown)}{hint}")
+
+
+def _vehicle(row: Row) -> tuple[Any, ...]:
+    _check("vehicle", row, VEHICLES.columns)
+    r = VEHICLE_DEFAULTS | row
+    if r["event_id"] is None:
+        r["event_id"] = f"sample-{r['vehicle_id']}-{r['event_time'].timestamp():.3f}"
+    return tuple(r[c] for c in VEHICLES.columns)
+
+
+def _eta(row: Row) -> tuple[Any, ...]:
+    _check("ETA", row, ETAS.columns)
+    r = ETA_DEFAULTS | row
+    return tuple(r[c] for c in ETAS.columns)
+
+
+def _anomaly(row: Row) -> tuple[Any, ...]:
+    _check("anomaly", row, ANOMALY_FIELDS)
+    return anomaly_row(ANOMALY_DEFAULTS | row)
+
+
+def _folded(
+    table: Table, rows: Iterable[Row], to_row: Callable[[Row], tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """One row per key, combined with the table's merge rule, as a projector's batch is (an
+    upsert cannot touch one row twice in one statement)."""
+    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in map(to_row, rows):
+        key = table.key_of(row)
+        out[key] = table.merge(out[key], row) if key in out else row
+    return list(out.values())
 
 
 def write_rows(
@@ -94,15 +83,16 @@ def write_rows(
     etas: Iterable[Row] = (),
     anomalies: Iterable[Row] = (),
 ) -> int:
-    """Upsert rows in one transaction, as a projector's batch would; returns rows written."""
-    with connect(settings) as conn, conn.transaction():
-        written = (
-            _write(conn, VEHICLE_UPSERT, VEHICLE_DEFAULTS, vehicles)
-            + _write(conn, ETA_UPSERT, ETA_DEFAULTS, etas)
-            + _write(conn, ANOMALY_UPSERT, ANOMALY_DEFAULTS, anomalies)
-        )
-        conn.execute("SELECT pg_notify(%s, '')", [settings.project.notify_channel])
-        return written
+    """Upsert rows in one transaction through the projectors' writer; returns rows changed
+    (a row that is not newer than the one stored changes nothing)."""
+    batch = [
+        (VEHICLES, _folded(VEHICLES, vehicles, _vehicle)),
+        (ETAS, _folded(ETAS, etas, _eta)),
+        (ANOMALIES, _folded(ANOMALIES, anomalies, _anomaly)),
+    ]
+    with connect(settings) as conn:
+        changed = write_batch(conn, batch, {}, notify=settings.project.notify_channel)
+    return sum(changed.values())
 
 
 def delete_vehicles(settings: Settings, prefix: str) -> None:
