@@ -170,3 +170,30 @@ def test_input_that_once_crashed_the_parser_is_refused_and_kept(
     assert response.json()["errors"][0]["code"] == "not_json"
     dlq = [r.value for r in read_topic(ingestor, ingestor.topics.position_dlq)]
     assert sum(v["raw"] == deep for v in dlq) == 1
+
+
+def test_integers_too_long_to_use_are_refused_and_kept(
+    client: httpx.Client, ingestor: Settings
+) -> None:
+    """An integer over 4,300 digits (Python's int max-str-digits) made json.loads raise a plain
+    ValueError, and a ts of 1 followed by 400 zeros overflowed the clock check: both were 500s
+    that kept nothing."""
+    vehicle = f"bus-{uuid.uuid4().hex[:8]}"
+    huge_ts = "1" + "0" * 400
+    body = f'[{{"vehicle_id": "{vehicle}", "lat": 35.0, "lon": -85.3, "ts": {huge_ts}}}]'
+    response = client.post(
+        "/v1/positions/batch", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    error = response.json()["errors"][0]
+    assert error["code"] == "bad_timestamp" and len(error["reason"]) < 200, error
+    kept = by_vehicle(ingestor, ingestor.topics.position_dlq, vehicle)
+    assert len(kept) == 1 and "9999" in kept[0]["reason"]
+
+    long = f'{{"vehicle_id": "{vehicle}", "lat": 35.0, "lon": -85.3, "ts": {"1" * 4301}}}'.encode()
+    for path in ("/v1/positions", "/v1/positions/batch"):
+        response = client.post(path, content=long, headers={"content-type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["code"] == "not_json"
+    dlq = [r.value for r in read_topic(ingestor, ingestor.topics.position_dlq)]
+    assert sum(v["raw"] == long for v in dlq) == 2

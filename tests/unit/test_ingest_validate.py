@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from transitstream.config import IngestSettings
-from transitstream.ingest.validate import derive_event_id, parse_ts, validate_event
+from transitstream.ingest.routes import parse
+from transitstream.ingest.service import Received
+from transitstream.ingest.validate import MAX_EPOCH_MS, derive_event_id, parse_ts, validate_event
 
 NOW = 1_790_000_000_000  # 2026-09-21, epoch ms
 SETTINGS = IngestSettings()
@@ -50,6 +52,11 @@ def test_good_fix_becomes_a_record() -> None:
         ({"lat": float("nan")}, "out_of_range", "lat"),
         ({"speed": float("inf")}, "out_of_range", "speed"),
         ({"lat": True}, "wrong_type", "lat"),
+        ({"ts": 10**400}, "bad_timestamp", "9999"),
+        ({"ts": MAX_EPOCH_MS + 1}, "bad_timestamp", "9999"),
+        ({"ts": 1e300}, "bad_timestamp", "9999"),
+        ({"ts": -1}, "bad_timestamp", "1970"),
+        ({"ts": -(10**400)}, "bad_timestamp", "1970"),
     ],
 )
 def test_bad_fields(change: dict[str, Any], code: str, mentions: str) -> None:
@@ -77,6 +84,48 @@ def test_not_an_object(item: Any, kind: str) -> None:
 def test_several_problems_are_all_named() -> None:
     _, _, reason = check({**GOOD, "lat": 100.0, "lon": 200.0})
     assert "lat" in reason and "lon" in reason
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [10**400, -(10**400), 10**5000, "9" * 10_000],
+    ids=["401-digits", "minus-401-digits", "5001-digits", "10000-char-text"],
+)
+def test_huge_timestamps_get_a_short_reason(ts: Any) -> None:
+    """1 followed by 400 zeros once passed parse_ts and overflowed the clock check (a 500)."""
+    record, code, reason = check({**GOOD, "ts": ts})
+    assert record is None and code == "bad_timestamp"
+    assert len(reason) < 200, reason
+
+
+def test_the_last_plausible_timestamp_is_only_too_far_ahead() -> None:
+    assert parse_ts(MAX_EPOCH_MS) == MAX_EPOCH_MS
+    _, code, reason = check({**GOOD, "ts": MAX_EPOCH_MS})
+    assert code == "too_far_in_future" and "ahead" in reason
+
+
+def body(raw: bytes) -> Received:
+    return Received(raw, "application/json", NOW)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"ts": ' + b"1" * 4301 + b"}",  # past Python's int max-str-digits: a plain ValueError
+        b"[" * 50_000 + b"]" * 50_000,  # past the recursion limit
+        b"{not json",
+        b"\xff\xfe",
+    ],
+)
+def test_bodies_the_parser_cannot_take_are_not_json(raw: bytes) -> None:
+    item, rejection = parse(body(raw))
+    assert item is None and rejection is not None and rejection.code == "not_json"
+    assert len(rejection.reason) < 200, rejection.reason
+
+
+def test_a_long_but_parseable_number_is_json() -> None:
+    item, rejection = parse(body(b'{"ts": ' + b"1" * 4300 + b"}"))
+    assert rejection is None and item == {"ts": int("1" * 4300)}
 
 
 def test_iso_timestamps() -> None:

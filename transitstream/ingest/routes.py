@@ -37,7 +37,8 @@ async def read_body(request: Request) -> Received:
 
 def parse(received: Received) -> tuple[Any, Rejection | None]:
     """The body as JSON, or why not. Arrays nested thousands deep exhaust Python's parser with a
-    RecursionError: such a body is refused like any other non-JSON one (400, kept in the DLQ),
+    RecursionError, and an integer over 4,300 digits trips its int max-str-digits limit with a
+    plain ValueError: such bodies are refused like any other non-JSON one (400, kept in the DLQ),
     not answered with a 500 that keeps nothing."""
     try:
         return json.loads(received.raw), None
@@ -45,6 +46,8 @@ def parse(received: Received) -> tuple[Any, Rejection | None]:
         return None, Rejection("not_json", f"body is not JSON: {exc}")
     except RecursionError:
         return None, Rejection("not_json", "body is not JSON we accept: nested too deeply")
+    except ValueError:
+        return None, Rejection("not_json", "body is not JSON we accept: a number is too long")
 
 
 async def run(request: Request, fn: Any, *args: Any) -> Outcome:

@@ -20,10 +20,20 @@ from transitstream.config import IngestSettings
 # Event ids derived by the ingestor live in their own UUIDv5 namespace.
 EVENT_ID_NAMESPACE = uuid.UUID("5f0c2d1e-7a0b-4c8e-9b57-3d1f6b1e2a90")
 MIN_EPOCH_MS = 100_000_000_000  # 1973: anything smaller is almost surely seconds, not ms
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant datetime can hold
 
 
 class BadTimestamp(ValueError):
     pass
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value short enough for a reason: JSON allows integers thousands of digits long."""
+    try:
+        text = str(value)
+    except ValueError:  # an int past Python's max-str-digits
+        return "(a number too long to show)"
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text)} characters)"
 
 
 def parse_ts(value: Any) -> int:
@@ -34,6 +44,14 @@ def parse_ts(value: Any) -> int:
         # JSON's 1e400 parses to inf: int() of it would raise OverflowError, a 500, not a 202/422.
         raise BadTimestamp(f"ts {value} is not a finite number of epoch milliseconds")
     if isinstance(value, int | float):
+        if value > MAX_EPOCH_MS:
+            # 1 followed by 400 zeros parses as an int; the clock checks' float division of it
+            # would raise OverflowError, a 500 that keeps nothing.
+            raise BadTimestamp(
+                f"ts {_shown(value)} is after the year 9999; send epoch milliseconds"
+            )
+        if value < 0:
+            raise BadTimestamp(f"ts {_shown(value)} is before 1970; send epoch milliseconds")
         if value < MIN_EPOCH_MS:
             raise BadTimestamp(f"ts {value} looks like seconds; send epoch milliseconds")
         return int(value)
@@ -41,7 +59,9 @@ def parse_ts(value: Any) -> int:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise BadTimestamp(f"ts {value!r} is not ISO-8601 or epoch milliseconds") from None
+            raise BadTimestamp(
+                f"ts {_shown(repr(value))} is not ISO-8601 or epoch milliseconds"
+            ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return int(parsed.timestamp() * 1000)
