@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
+from collections.abc import Iterator
 
+import pytest
+
+from transitstream import cli
 from transitstream.cli import error_text
+from transitstream.config import get_settings
 from transitstream.errors import InfraError
+from transitstream.infra import uvicorn_service
 from transitstream.infra.report import status_hint
 from transitstream.infra.stack import ComponentStatus
 
@@ -43,26 +48,48 @@ def test_error_text_keeps_brackets_and_is_not_markup() -> None:
     assert text.plain == "error: port [8081] taken; set [bold]X[/bold]"
 
 
-def test_cli_error_is_one_unwrapped_line_without_traceback() -> None:
-    bad = {"TRANSITSTREAM_KAFKA__PORT": "ninety", "COLUMNS": "40", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-m", "transitstream.cli", "infra", "status"],
-        env=bad, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    line = next(x for x in done.stderr.splitlines() if "TRANSITSTREAM_KAFKA__PORT" in x)
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    """Settings read from the environment as the test sets it, and re-read after it."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_cli_error_is_one_unwrapped_line_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRANSITSTREAM_KAFKA__PORT", "ninety")
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(sys, "argv", ["transitstream", "infra", "status"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    line = next(x for x in err.splitlines() if "TRANSITSTREAM_KAFKA__PORT" in x)
     assert "unable to parse string as an integer" in line  # not wrapped at 40 columns
 
 
-def test_background_service_reports_a_malformed_setting_by_name() -> None:
-    """`python -m transitstream.ingest` is how `infra`/`demo` start the ingestor; its log is what
-    a failed start shows, so it must hold the variable's name, not a traceback."""
-    done = subprocess.run(
-        [sys.executable, "-m", "transitstream.ingest"],
-        env={"TRANSITSTREAM_INGEST__PORT": "eighty", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert "TRANSITSTREAM_INGEST__PORT='eighty'" in done.stderr
-    assert "Traceback" not in done.stderr
+@pytest.mark.usefixtures("fresh_settings")
+def test_background_service_reports_a_malformed_setting_by_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m transitstream.ingest` (which calls `serve.main`) is how `infra`/`demo` start the
+    ingestor; its log is what a failed start shows, so it must hold the variable's name, not a
+    traceback."""
+    from transitstream.ingest.serve import main
+
+    def no_server(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the malformed setting should stop the start before uvicorn runs")
+
+    monkeypatch.setattr(uvicorn_service.uvicorn, "run", no_server)
+    monkeypatch.setenv("TRANSITSTREAM_INGEST__PORT", "eighty")
+    monkeypatch.setattr(sys, "argv", ["python -m transitstream.ingest"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "TRANSITSTREAM_INGEST__PORT='eighty'" in err
+    assert "Traceback" not in err
