@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from transitstream.config import get_settings
@@ -376,7 +375,7 @@ def main() -> None:
     try:
         app()
     except TransitStreamError as exc:
-        Console(stderr=True, soft_wrap=True).print(error_text(exc), highlight=False)
+        make_console(stderr=True, soft_wrap=True).print(error_text(exc), highlight=False)
         sys.exit(1)
 
 

@@ -3,19 +3,25 @@
 Rich lays tables out for 80 columns when the output is not a terminal (a pipe, a CI log, a
 notebook cell running the CLI), and cuts what does not fit: `infra status` showed the Postgres
 address as `postgresql://transitstr…`. There, unless COLUMNS says otherwise, 160 columns.
+Whether the output is a terminal is asked of the stream itself: Rich also counts FORCE_COLOR
+(which CI systems set for colour) as a terminal, and would keep 80 columns there.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from typing import IO, Any
 
 from rich.console import Console
 
 PIPE_WIDTH = 160
 
 
-def make_console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr)
-    if console.is_terminal or console.is_jupyter or "COLUMNS" in os.environ:
+def make_console(stderr: bool = False, file: IO[str] | None = None, **options: Any) -> Console:
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    console = Console(stderr=stderr, file=file, **options)
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    if tty or console.is_jupyter or "COLUMNS" in os.environ:
         return console
-    return Console(stderr=stderr, width=PIPE_WIDTH)
+    return Console(stderr=stderr, file=file, width=PIPE_WIDTH, **options)

@@ -32,6 +32,11 @@ class WireFormatError(ValueError):
     """The bytes are not a Confluent wire-format value (no or wrong header)."""
 
 
+class UndecodableRecord(ValueError):
+    """The header is fine, the body is not a record of its schema (truncated, corrupt, or with
+    bytes left after the record)."""
+
+
 class UnknownSchemaId(LookupError):
     """The registry has no Avro schema under this id: the record cannot be read, ever."""
 

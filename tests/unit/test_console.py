@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from transitstream.console import PIPE_WIDTH, make_console
 
 
+@pytest.mark.parametrize("force_color", [None, "1"])
 def test_a_pipe_gets_a_wide_console_unless_columns_says_otherwise(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, force_color: str | None
 ) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("JUPYTER_COLUMNS", raising=False)
-    console = make_console()
-    assert not console.is_terminal  # pytest captures stdout
-    assert console.width == PIPE_WIDTH
+    if force_color is None:
+        monkeypatch.delenv("FORCE_COLOR", raising=False)
+    else:  # what CI systems set for colour: Rich then thinks it writes to a terminal
+        monkeypatch.setenv("FORCE_COLOR", force_color)
+    assert make_console(file=io.StringIO()).width == PIPE_WIDTH
     monkeypatch.setenv("COLUMNS", "100")
-    assert make_console().width == 100
+    assert make_console(file=io.StringIO()).width == 100
+
+
+def test_a_terminal_keeps_its_own_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", "93")  # what Rich reads a terminal's width from, here
+    assert make_console(file=Terminal()).width == 93

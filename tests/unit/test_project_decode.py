@@ -1,5 +1,5 @@
-"""The projectors' fast decoder against confluent-kafka's own serializer, with no servers: a
-registry stub hands out the schema by id, as the real registry does over HTTP."""
+"""The projectors' fast decoder against confluent-kafka's own serializer and deserializer, with
+no servers: confluent-kafka's mock registry (`mock://`) hands out schemas by id in process."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from confluent_kafka.schema_registry import RegisteredSchema, Schema
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from transitstream.config import load_settings
@@ -15,9 +16,8 @@ from transitstream.project.batch import DeadLetter
 from transitstream.project.source import Decoder, decode
 from transitstream.project.tables import ETAS
 from transitstream.schemas import load
-from transitstream.wire import WireFormatError, encode, parse_schema
+from transitstream.wire import UndecodableRecord
 
-SCHEMA_ID = 11
 ETA = {
     "stop_id": "1001",
     "stop_sequence": 4,
@@ -30,53 +30,46 @@ ETA = {
     "scheduled_time": None,
     "model": "segments-v1",
 }
+CTX = SerializationContext("stop.eta.v1", MessageField.VALUE)
 
 
-class Registry:
-    """What the Decoder asks of a SchemaRegistryClient: a schema by id (and counts the asks)."""
-
-    def __init__(self, text: str) -> None:
-        self.text, self.asked = text, 0
-
-    def get_schema(self, schema_id: int, *_: Any, **__: Any) -> Schema:
-        self.asked += 1
-        if schema_id != SCHEMA_ID:
-            raise LookupError(schema_id)
-        return Schema(self.text, "AVRO")
-
-    def lookup_schema(self, *_: Any, **__: Any) -> RegisteredSchema:  # not used by the fast path
-        raise NotImplementedError
+@pytest.fixture
+def registry(request: pytest.FixtureRequest) -> SchemaRegistryClient:
+    return SchemaRegistryClient.new_client({"url": f"mock://{request.node.name}"})
 
 
-@pytest.fixture(scope="module")
-def text() -> str:
-    settings = load_settings()
-    return load(settings, "stop.eta.v1")
+def written(registry: SchemaRegistryClient, value: dict[str, Any]) -> bytes:
+    text = load(load_settings(), "stop.eta.v1")
+    raw = AvroSerializer(registry, text)(value, CTX)  # registers it in the mock registry
+    assert raw is not None
+    return raw
 
 
-def ctx() -> SerializationContext:
-    return SerializationContext("stop.eta.v1", MessageField.VALUE)
+def test_it_reads_what_the_reference_deserializer_reads_asking_the_registry_once(
+    registry: SchemaRegistryClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduled = {**ETA, "scheduled_time": ETA["predicted_time"]}
+    raws = [written(registry, ETA), written(registry, scheduled)]
+    asked: list[int] = []
+    fetch = registry.get_schema
+    monkeypatch.setattr(registry, "get_schema", lambda i, *a, **k: asked.append(i) or fetch(i))
+    decoder = Decoder(registry)
+    mine = [decoder(raw, CTX) for raw in raws]
+    assert len(asked) == 1  # the schema id is fetched once, then parsed from the cache
+    reference = AvroDeserializer(registry)
+    assert mine == [reference(raw, CTX) for raw in raws] == [ETA, scheduled]
 
 
-def test_a_record_decodes_to_what_was_written_and_the_schema_is_fetched_once(text: str) -> None:
-    registry = Registry(text)
-    decoder = Decoder(registry)  # type: ignore[arg-type]
-    raw = encode(SCHEMA_ID, parse_schema(text), ETA)
-    assert decoder(raw, ctx()) == ETA
-    assert decoder(raw, ctx()) == ETA
-    assert registry.asked == 1
+def test_bytes_left_after_the_record_are_not_that_schema(registry: SchemaRegistryClient) -> None:
+    raw = written(registry, ETA) + b"\x00\x01"
+    with pytest.raises(UndecodableRecord, match="2 byte\\(s\\) left after the record"):
+        Decoder(registry)(raw, CTX)
 
 
-def test_bytes_left_after_the_record_are_not_that_schema(text: str) -> None:
-    decoder = Decoder(Registry(text))  # type: ignore[arg-type]
-    raw = encode(SCHEMA_ID, parse_schema(text), ETA) + b"\x00\x01"
-    with pytest.raises(WireFormatError, match="2 byte\\(s\\) left after the record"):
-        decoder(raw, ctx())
-
-
-def test_a_truncated_body_becomes_a_dead_letter_with_its_bytes(text: str) -> None:
-    decoder = Decoder(Registry(text))  # type: ignore[arg-type]
-    raw = encode(SCHEMA_ID, parse_schema(text), ETA)[:-3]
+def test_a_truncated_body_becomes_a_dead_letter_with_its_bytes(
+    registry: SchemaRegistryClient,
+) -> None:
+    raw = written(registry, ETA)[:-3]
 
     class Msg:
         def topic(self) -> str:
@@ -94,8 +87,8 @@ def test_a_truncated_body_becomes_a_dead_letter_with_its_bytes(text: str) -> Non
         def value(self) -> bytes:
             return raw
 
-    value, letter = decode(decoder, Msg(), ETAS)  # type: ignore[arg-type]
+    value, letter = decode(Decoder(registry), Msg(), ETAS)  # type: ignore[arg-type]
     assert value is None
     assert isinstance(letter, DeadLetter)
     assert letter.reason == "decode" and letter.value == raw and letter.offset == 42
-    assert "does not decode with schema id 11" in letter.error
+    assert letter.error.startswith("UndecodableRecord: Avro body does not decode with schema id")

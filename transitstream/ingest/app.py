@@ -62,14 +62,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def count_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        status = 500  # an exception escaping the app is answered 500 by the server: count it
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
+        def count(status: int) -> None:
             route = request.scope.get("route")
             metrics.REQUESTS.labels(getattr(route, "path", "unmatched"), status).inc()
+
+        try:
+            response = await call_next(request)
+        except Exception:  # the server answers it 500 (a client that left is not an Exception)
+            count(500)
+            raise
+        count(response.status_code)
+        return response
 
     @app.get("/healthz", tags=["ops"], summary="Kafka and the schema registry reachable")
     async def healthz() -> JSONResponse:

@@ -19,7 +19,13 @@ from transitstream.config import Settings
 from transitstream.errors import InfraError
 from transitstream.project.batch import DeadLetter
 from transitstream.project.tables import Table
-from transitstream.wire import HEADER_SIZE, MAGIC_BYTE, WireFormatError, parse_header, parse_schema
+from transitstream.wire import (
+    HEADER_SIZE,
+    MAGIC_BYTE,
+    UndecodableRecord,
+    parse_header,
+    parse_schema,
+)
 
 
 def consumer(settings: Settings, group: str, static: bool = True, **extra: Any) -> Consumer:
@@ -100,7 +106,7 @@ class Decoder:
             if parsed is not None:
                 done = wire.decode(raw, lambda _id: parsed)
                 if done.error is not None:
-                    raise WireFormatError(done.error)
+                    raise UndecodableRecord(done.error)
                 return done.record
         return self.fallback(raw, ctx)
 
