@@ -8,10 +8,10 @@ Run against a live stack and ingestor (e.g. after `make demo`, or `transitstream
 
 The issue's target is 10,000 events/s *on one core*. `--ingestor-cpu N` measures exactly that:
 the benchmark starts an ingestor of its own (on Settings' ingest port, which must be free) with
-every thread of it confined to CPU N (`sched_setaffinity`, inherited by librdkafka's threads),
-puts its own load generator on the other CPUs, and reports how much of its core the ingestor
-used. The in-process figure is then also measured on CPU N alone. Kafka, the registry and the
-rest of the stack are not pinned.
+every thread of it confined to CPU N (started under `taskset -c N`, so librdkafka's threads
+inherit the mask), puts its own load generator on the other CPUs, and reports how much of its
+core the ingestor used. The in-process figure is then also measured on CPU N alone. Kafka, the
+registry and the rest of the stack are not pinned.
 
     .venv/bin/python bench/ingest_throughput.py --ingestor-cpu 0
 
@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -92,19 +93,21 @@ def thread_cpus(pid: int) -> set[int]:
 
 @contextmanager
 def own_ingestor(s: Settings, cpu: int) -> Iterator[psutil.Process]:
-    """An ingestor for this run, all of it on `cpu` from its first instruction (taskset-like)."""
+    """An ingestor for this run, all of it on `cpu` from its first instruction (taskset's exec
+    keeps the pid, so the process yielded is the ingestor itself)."""
     owner = port_owner(s.ingest.host, s.ingest.port)
     if owner:
         raise SystemExit(
             f"port {s.ingest.port} is taken by {owner}: stop that ingestor, or run without "
             "--ingestor-cpu to measure it as it runs"
         )
-    argv = [sys.executable, "-m", "transitstream.ingest", "--log-level", "warning"]
-    proc = subprocess.Popen(
-        argv,
-        env={**os.environ, **to_env(s)},
-        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
-    )
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise SystemExit("--ingestor-cpu needs taskset (util-linux): apt-get install util-linux")
+    # taskset sets the mask, then execs Python: every thread is born on `cpu`. (preexec_fn would
+    # run Python between fork and exec, which is unsafe while this process has threads.)
+    argv = [taskset, "-c", str(cpu), sys.executable, "-m", "transitstream.ingest"]
+    proc = subprocess.Popen([*argv, "--log-level", "warning"], env={**os.environ, **to_env(s)})
     try:
         url = f"{s.ingest.url}/healthz"
         if not wait_until(lambda: httpx.get(url, timeout=3).status_code == 200, 60):
@@ -112,7 +115,11 @@ def own_ingestor(s: Settings, cpu: int) -> Iterator[psutil.Process]:
         yield psutil.Process(proc.pid)
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # not left running on the port the next run needs
+            proc.wait(10)
 
 
 def bench_http(
@@ -137,8 +144,11 @@ def bench_http(
                 if r.status_code != 202 or r.json()["accepted"] != n:
                     raise RuntimeError(f"batch not fully accepted: {r.status_code} {r.text[:200]}")
 
-    # Warm-up, not timed: each pooled producer's first transaction runs init_transactions.
-    warm = [(len(w), json.dumps(w).encode()) for w in warm_up_batches(clients)]
+    # Warm-up, not timed: each pooled producer's first transaction runs init_transactions. The
+    # pool hands producers out first in, first out, so one request per producer reaches them all
+    # (with --clients 1, `clients` requests would leave the other producers' starts in the run).
+    warmups = max(clients, s.ingest.producers)
+    warm = [(len(w), json.dumps(w).encode()) for w in warm_up_batches(warmups)]
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(post_all, [[w] for w in warm]))
     latencies.clear()
