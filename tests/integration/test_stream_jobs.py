@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from tests.isolated import isolated_stack
 from transitstream.config import Settings, to_env
@@ -27,6 +28,7 @@ from transitstream.evaluate.job_output import score_job_output
 from transitstream.gtfs import load_feed
 from transitstream.predict import Catalog, Predictor
 from transitstream.simulate import RunSummary, SimParams, run
+from transitstream.simulate.summary import Counts
 from transitstream.stream.run import run_job
 from transitstream.stream.session import checkpoint_dir
 from transitstream.stream.sink import checkpoint_id, last_committed
@@ -139,32 +141,42 @@ def test_etas_and_anomalies_from_a_simulated_run(own_stack: Settings, fleet: Run
 def test_kill_minus_9_mid_batch_then_restart_is_exactly_once(
     own_stack: Settings, moment: str
 ) -> None:
-    """kill -9 while a micro-batch is planned but not finished, either before its Kafka
-    transaction commits (the restart must write it) or after (Spark replays it: the sink must
-    skip it); then restart from the checkpoint. Every batch is committed once, and each position
-    of the fleet is enriched exactly once (none twice, none lost), as an uninterrupted
-    in-process replay of the log says."""
+    """kill -9 while a micro-batch is planned but not finished, either with its Kafka
+    transaction open (the restarted producer aborts it and the replay writes the batch) or after
+    that transaction committed (Spark replays the batch: the sink must skip it); then restart from
+    the checkpoint. Every batch is committed once, and each position of the fleet is enriched
+    exactly once (none twice, none lost), as an uninterrupted in-process replay of the log says."""
     s = own_stack
     query = "stream-all"
     prefix = f"kill{moment}"
     more = SimParams(
-        vehicles=10, speedup=10, duration_s=60, realtime=True, seed=22, vehicle_prefix=prefix,
+        vehicles=10, speedup=10, duration_s=600, realtime=True, seed=22, vehicle_prefix=prefix,
         bad_rate=0.0, not_json_rate=0.0, detours=0, stalls=0, jumps=0,
         out_dir=s.state_dir / f"sim-stream-{prefix}",
     )  # fmt: skip
+    stop_feed = threading.Event()
+
+    def on_tick(_index: int, _counts: Counts) -> None:
+        if stop_feed.is_set():
+            raise KeyboardInterrupt  # how `run` is told to end the fleet cleanly
+
     summaries: list[RunSummary] = []
     feed = threading.Thread(  # the fleet keeps posting while the job is killed and restarted
-        target=lambda: summaries.append(run(more, settings=s, now=datetime.now(UTC), quiet=True))
+        target=lambda: summaries.append(
+            run(more, settings=s, now=datetime.now(UTC), quiet=True, on_tick=on_tick)
+        )
     )
     feed.start()
     try:
-        for _attempt in range(6):  # the kill can land a moment late: aim again from the restart
-            killed, in_kafka = kill_job_mid_batch(s, query, aim_after_commit=moment == "after")
-            if in_kafka == (moment == "after"):
+        for _attempt in range(8):  # a kill can land a moment off: aim again from the restart
+            outcome = kill_job_mid_batch(s, query, aim_after_commit=moment == "after")
+            if outcome is not None and outcome[1] == (moment == "after"):
+                killed, in_kafka = outcome
                 break
         else:
-            pytest.fail(f"could not kill the job {moment} a batch's Kafka commit in 6 tries")
+            pytest.fail(f"could not kill the job {moment} a batch's Kafka commit in 8 tries")
     finally:
+        stop_feed.set()
         feed.join(120)
     assert summaries and summaries[0].ok
     print(f"killed in batch {killed}, {moment} its Kafka commit")
@@ -205,14 +217,17 @@ def test_kill_minus_9_mid_batch_then_restart_is_exactly_once(
     assert not anomalies or anomalies.most_common(1)[0][1] == 1
 
 
-def kill_job_mid_batch(s: Settings, query: str, aim_after_commit: bool) -> tuple[int, bool]:
+def kill_job_mid_batch(s: Settings, query: str, aim_after_commit: bool) -> tuple[int, bool] | None:
     """Run `stream run all` as a process and kill -9 it (driver and Python workers) in the middle
-    of a batch: just before, or just after, that batch's Kafka transaction commits.
+    of a batch: while its Kafka transaction is open (some of its records are in the log, not yet
+    committed), or just after that transaction committed.
 
     Returns the batch Spark will replay and whether its records were committed to Kafka (the
-    moment aimed at, unless the batch moved on between the last look and the kill).
+    moment aimed at, unless the batch moved on between the last look and the kill), or None if
+    the kill found no unfinished batch (Spark finished it in between).
     """
     checkpoint = checkpoint_dir(s, query)
+    before = last_committed(s, query, _checkpoint_id(s, query))
     env = {**os.environ, **to_env(s), "TRANSITSTREAM_SPARK__TRIGGER_S": "1"}
     job = subprocess.Popen(
         [sys.executable, "-m", "transitstream.cli", "stream", "run", "all"],
@@ -221,34 +236,51 @@ def kill_job_mid_batch(s: Settings, query: str, aim_after_commit: bool) -> tuple
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    watch = CommitWatch(s, query)
+    committed = CommitWatch(s, query)
+    admin = AdminClient(s.kafka_config())
+    enriched = s.topics.enriched
+    partitions = admin.list_topics(enriched, timeout=5).topics[enriched].partitions
+
+    def writing() -> bool:
+        return open_transaction(admin, [TopicPartition(enriched, p) for p in partitions])
+
     try:
-        start = watch.poll(1.0)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # a batch of this run's own first
-            if watch.poll(0.2) > start:
-                break
-        else:
-            pytest.fail("the job committed no batch in 2 minutes")
-        high = watch.high
+        while committed.poll(0.2) <= before:  # the job is up and committing
+            assert time.monotonic() < deadline, "the job committed no batch in 2 minutes"
+        high = committed.high
         while time.monotonic() < deadline:
-            committed = watch.poll(0.005)
+            done = committed.poll(0.005)
             pending = unfinished(checkpoint)
-            if aim_after_commit and committed > high and committed in pending:
+            if aim_after_commit and done > high and done in pending:
                 break  # in Kafka, and Spark has not recorded the batch as done
-            if not aim_after_commit and pending and max(pending) > committed:
-                break  # planned, and its transaction not committed yet
-            high = committed
+            if not aim_after_commit and pending and max(pending) > done and writing():
+                break  # the batch's records are being written, not committed yet
+            high = done
         else:
             pytest.fail("never caught the job in the middle of a batch")
     finally:
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
-        watch.close()
+        committed.close()
+    time.sleep(1.0)  # a commit the broker was already asked for completes now, or never
     left = unfinished(checkpoint)
-    assert left, "the killed job had no unfinished batch"
+    if not left:
+        return None
     killed = max(left)
     return killed, last_committed(s, query, _checkpoint_id(s, query)) >= killed
+
+
+def open_transaction(admin: AdminClient, partitions: list[TopicPartition]) -> bool:
+    """Whether a transaction is writing to these partitions now: one's end (high watermark) is
+    past its last stable offset, the end a read_committed reader may read to."""
+    ends = []
+    for level in (IsolationLevel.READ_UNCOMMITTED, IsolationLevel.READ_COMMITTED):
+        found = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in partitions}, isolation_level=level
+        )
+        ends.append({tp.partition: f.result().offset for tp, f in found.items()})
+    return ends[0] != ends[1]
 
 
 class CommitWatch:
@@ -288,17 +320,23 @@ class CommitWatch:
 
 
 def replay_enriched(s: Settings, positions: list[dict[str, Any]]) -> set[str]:
-    """The event ids an uninterrupted run enriches: the log replayed in order, in process.
+    """The event ids an uninterrupted run enriches: the log replayed in order, in process, with
+    a predictor per route as the job keeps its state per route.
 
-    Whether a fix is enriched depends only on its own vehicle's earlier fixes (not newer, trip
-    unknown, impossible jump), and a vehicle's fixes share a partition, so log order is theirs.
+    Whether a fix is enriched depends only on its own vehicle's earlier fixes on the route (not
+    newer, trip unknown, impossible jump), and a vehicle's fixes share a partition, so log order
+    is theirs.
     """
     feed = load_feed(s.gtfs_path)
-    predictor = Predictor(Catalog(feed), s.predict)
+    catalog = Catalog(feed)
+    predictors: dict[str, Predictor] = {}
     out = set()
     for p in positions:
-        known = p["route_id"] in feed.routes
-        if known and predictor.process({**p, "ts": ms(p["event_time"])}).match is not None:
+        route = p["route_id"]
+        if route not in feed.routes:
+            continue
+        predictor = predictors.setdefault(route, Predictor(catalog, s.predict))
+        if predictor.process({**p, "ts": ms(p["event_time"])}).match is not None:
             out.add(p["event_id"])
     return out
 
