@@ -136,7 +136,8 @@ def simulate(
     gtfs: Annotated[
         Path | None,
         typer.Option(
-            help="GTFS feed, a folder or a zip [Settings.gtfs_path: the bundled CARTA feed]."
+            help="GTFS feed, a folder or a zip, for the simulator only; the stream job, the read "
+            "API and eval read Settings.gtfs_path [the bundled CARTA feed]."
         ),
     ] = None,
 ) -> None:
@@ -152,11 +153,13 @@ def simulate(
     would reach into the future, the run date moves back a day. Events over 2 days old are refused.
 
     Ground truth (true stop arrivals, injected anomalies, bad events and what the ingestor answered,
-    run.json with every count) goes to --out, by default <state_dir>/simulate/<run-id>/.
+    run.json with every count and the feed used) goes to --out, by default
+    <state_dir>/simulate/<run-id>/.
     The same --seed and flags give the same events (for the same window). The defaults listed below
     come from Settings (TRANSITSTREAM_SIMULATE__VEHICLES=50 etc.).
     """
     settings = get_settings()
+    stack_feed = settings.gtfs_path
     if gtfs is not None:  # for this run only; TRANSITSTREAM_GTFS_PATH sets it for every command
         settings = settings.model_copy(update={"gtfs_path": gtfs.expanduser().resolve()})
     rates = _rates(bad_kind)
@@ -186,6 +189,9 @@ def simulate(
     if dry_run:
         _dry_run(params, console, settings)
         return
+    warning = feed_warning(settings.gtfs_path, stack_feed)
+    if warning:
+        make_console(stderr=True, soft_wrap=True).print(warning, markup=False, highlight=False)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         summary = run(
@@ -196,6 +202,17 @@ def simulate(
     console.print(summary_table(summary))
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def feed_warning(feed: Path, stack_feed: Path) -> str:
+    """One line when --gtfs names a feed the rest of the stack does not read, else ""."""
+    if feed.resolve() == stack_feed.expanduser().resolve():
+        return ""
+    return (
+        f"warning: --gtfs {feed} feeds only the simulator; the stream job, the read API and eval "
+        f"read Settings.gtfs_path ({stack_feed}): set TRANSITSTREAM_GTFS_PATH={feed} for the "
+        "whole stack"
+    )
 
 
 def _unwrap(doc: str) -> str:

@@ -116,6 +116,7 @@ def run(
         template_date=str(sim.clock.template_date),
         run_date=str(sim.clock.run_date),
         timezone=sim.clock.timezone,
+        gtfs_path=str(feed.source),
         window_start_ms=sim.clock.event_ms(sim.clock.start_s),
         window_end_ms=None if sim.clock.end_s is None else sim.clock.event_ms(sim.clock.end_s),
         vehicles=[

@@ -46,6 +46,7 @@ class RunSummary:
     template_date: str
     run_date: str
     timezone: str
+    gtfs_path: str  # the feed the fleet was driven along
     window_start_ms: int
     window_end_ms: int | None
     vehicles: list[dict[str, Any]]
@@ -76,6 +77,7 @@ class RunSummary:
             "template_date": self.template_date,
             "run_date": self.run_date,
             "timezone": self.timezone,
+            "gtfs_path": self.gtfs_path,
             "window": {"start_ms": self.window_start_ms, "end_ms": self.window_end_ms},
             "vehicles": self.vehicles,
             "ticks": self.ticks,
