@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
+import psutil
 import yaml
 
 from transitstream.config import load_settings
@@ -63,16 +62,14 @@ def test_stale_pid_file_is_detected_and_cleared(tmp_path: Path) -> None:
 
 
 def test_running_process_recognises_its_marker(tmp_path: Path) -> None:
-    marker = f"marker-{tmp_path.name}"
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
-    try:
-        m = Managed("sleeper", tmp_path, tmp_path, marker=marker)
-        m.pid_file.write_text(str(proc.pid))
-        found = running_process(m)
-        assert found is not None and found.pid == proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
+    """This very process stands for a started one (the unit tier starts none): its PID with a
+    word of its own command line is ours; the same PID with another marker is not."""
+    m = Managed("me", tmp_path, tmp_path, marker=psutil.Process().cmdline()[-1])
+    m.pid_file.write_text(str(os.getpid()))
+    found = running_process(m)
+    assert found is not None and found.pid == os.getpid()
+    other = Managed("me", tmp_path, tmp_path, marker=f"not-in-my-command-line-{tmp_path.name}")
+    assert running_process(other) is None  # a reused PID is not mistaken for ours
 
 
 def test_port_owner_names_the_listener() -> None:
