@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from transitstream.config import Settings
@@ -44,6 +45,16 @@ __all__ = ["Poller", "RevisionWindow", "Seen", "SeenSets", "boards", "snapshot"]
 log = logging.getLogger(__name__)
 
 MIN_GAP_S = 0.02  # between two scans, however many NOTIFYs arrive
+# The LISTEN connection only reads: if Postgres or the network vanishes without a FIN/RST (a
+# host gone, a NAT entry dropped), nothing would ever fail, and the cache would trust a socket
+# that hears no NOTIFY. TCP keepalives make the kernel notice within ~10 + 3 x 3 s (libpq's
+# own parameters), and the connection then fails like any other.
+LISTEN_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
 
 CHANGED_VEHICLES = (
     f"SELECT {VEHICLE_COLUMNS} FROM vehicle_state WHERE revision > %(low)s ORDER BY revision"
@@ -135,25 +146,36 @@ class Poller:
 
     async def tick(self) -> Delta:
         """One scan of the three tables; publishes what changed, tells the read cache which
-        keys changed, and returns the changes."""
+        keys changed, and returns the changes.
+
+        The scan works on copies of what was already seen (the window, `Seen`, `SeenSets`, the
+        boards' vehicles) and keeps them only once it has fully succeeded: a scan that fails
+        halfway has published nothing and told the cache nothing, so the next one must report
+        everything this one read."""
         token = self.cache.scan_started()
         mono = time.monotonic()
         if self.window is None:
             start = (await fetch(self.pool, START))[0]["revision"]
             self.window = RevisionWindow(start, self.settings.api.push_overlap_s)
-        low = self.window.low(mono)
+        window, vehicles, anomalies = (
+            self.window.copy(),
+            self.vehicles.copy(),
+            self.anomalies.copy(),
+        )
+        stops = self.stops.copy()
+        low = window.low(mono)
         now = datetime.now(UTC)
         changes = Delta()
         for row in await fetch(self.pool, CHANGED_VEHICLES, {"low": low}):
-            self.window.saw(mono, row["revision"])
-            if self.vehicles.fresh(row["vehicle_id"], row["revision"]):
+            window.saw(mono, row["revision"])
+            if vehicles.fresh(row["vehicle_id"], row["revision"]):
                 changes.vehicles[row["vehicle_id"]] = _vehicle_json(
                     row, now, self.settings, self.ref
                 )
         changed_stops = []
         for row in await fetch(self.pool, CHANGED_STOPS, {"low": low}):
-            self.window.saw(mono, row["revision"])
-            if self.stops.fresh(row["stop_id"], row["n"], row["total"], row["revision"]):
+            window.saw(mono, row["revision"])
+            if stops.fresh(row["stop_id"], row["n"], row["total"], row["revision"]):
                 changed_stops.append(row["stop_id"])
         watched = self.hub.watched_stops()
         # a board also changes when a bus on it moves on: redone as soon as the bus's own update
@@ -161,13 +183,16 @@ class Poller:
         moved = {s for s, vs in self.board_vehicles.items() if vs & changes.vehicles.keys()}
         redo = sorted((set(changed_stops) | moved) & watched)
         changes.etas = await boards(self.pool, self.settings, self.ref, redo, now)
-        self.board_vehicles = {s: v for s, v in self.board_vehicles.items() if s in watched}
+        board_vehicles = {s: v for s, v in self.board_vehicles.items() if s in watched}
         for stop_id, board in changes.etas.items():
-            self.board_vehicles[stop_id] = {a["vehicle_id"] for a in board}
+            board_vehicles[stop_id] = {a["vehicle_id"] for a in board}
         for row in await fetch(self.pool, CHANGED_ANOMALIES, {"low": low}):
-            self.window.saw(mono, row["revision"])
-            if self.anomalies.fresh(row["anomaly_id"], row["revision"]):
+            window.saw(mono, row["revision"])
+            if anomalies.fresh(row["anomaly_id"], row["revision"]):
                 changes.anomalies[row["anomaly_id"]] = _anomaly_json(row)
+        # every read succeeded: from here on nothing fails, and the scan is kept
+        self.window, self.vehicles, self.anomalies, self.stops = window, vehicles, anomalies, stops
+        self.board_vehicles = board_vehicles
         tags = {stop_tag(s) for s in changed_stops}
         tags.update(vehicle_tag(v) for v in changes.vehicles)
         tags.update(vehicle_tag(a["vehicle_id"]) for a in changes.anomalies.values())
@@ -175,7 +200,7 @@ class Poller:
         if self.ticks % 100 == 0:
             for seen in (self.vehicles, self.stops, self.anomalies):
                 seen.forget_below(low)
-        changes.revision = self.window.high
+        changes.revision = window.high
         self.ticks += 1
         if changes:
             self.hub.publish(changes)
@@ -187,7 +212,9 @@ class Poller:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.settings.postgres.conninfo(), autocommit=True, connect_timeout=5
+                    make_conninfo(self.settings.postgres.conninfo(), **LISTEN_KEEPALIVES),
+                    autocommit=True,
+                    connect_timeout=5,
                 ) as conn:
                     await conn.execute(
                         psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
@@ -200,6 +227,7 @@ class Poller:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres away: the interval polls go on meanwhile
+                self.cache.set_listening(False)  # before the pause: NOTIFYs go unnoticed now
                 log.info("LISTEN %s failed (%s); polling every interval meanwhile", channel, exc)
                 await asyncio.sleep(self.settings.api.push_interval_s * 4)
             finally:

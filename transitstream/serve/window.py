@@ -7,6 +7,7 @@ a scan starts a little back (`RevisionWindow`) and recognises rows it already sa
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 
 
@@ -29,6 +30,12 @@ class RevisionWindow:
             self.high = revision
             self.marks.append((now, revision))
 
+    def copy(self) -> RevisionWindow:
+        """For a scan to work on: kept only if the whole scan succeeds."""
+        twin = copy.copy(self)
+        twin.marks = self.marks.copy()
+        return twin
+
 
 class Seen:
     """Key -> highest revision already published, forgotten once below the scan window."""
@@ -44,6 +51,11 @@ class Seen:
 
     def forget_below(self, low: int) -> None:
         self.revisions = {k: r for k, r in self.revisions.items() if r > low}
+
+    def copy(self) -> Seen:
+        twin = Seen()
+        twin.revisions = self.revisions.copy()
+        return twin
 
 
 class SeenSets:
@@ -66,3 +78,8 @@ class SeenSets:
 
     def forget_below(self, low: int) -> None:
         self.versions = {k: v for k, v in self.versions.items() if v[2] > low}
+
+    def copy(self) -> SeenSets:
+        twin = SeenSets()
+        twin.versions = self.versions.copy()
+        return twin
