@@ -199,7 +199,9 @@ class ApiSettings(ServiceSettings):
         description="uvicorn worker processes, each with its own pool, poller and cache",
     )
     cache_entries: int = Field(
-        20_000, ge=0, description="/eta and /vehicles/{id} answers cached per worker (LRU)"
+        20_000,
+        ge=0,
+        description="/eta boards (one per stop and route) and vehicles cached per worker (LRU)",
     )
     cache_ttl_s: float = Field(
         30.0,

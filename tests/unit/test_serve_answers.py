@@ -84,7 +84,8 @@ def test_board_equals_a_fresh_read_at_any_later_instant(ref: Reference, later_s:
     board = Board.build(STOP, rows, NOW, ref, GRACE, MAX_AGE, limit=10)
     assert not board.full
     now = NOW + timedelta(seconds=later_s)
-    assert board.render(now) == uncached(rows, now, ref, 10)
+    assert board.render(now, 10) == uncached(rows, now, ref, 10)
+    assert board.render(now, 2) == uncached(rows, now, ref, 2)
 
 
 def test_a_full_board_is_a_miss_once_a_row_leaves(ref: Reference) -> None:
@@ -92,15 +93,31 @@ def test_a_full_board_is_a_miss_once_a_row_leaves(ref: Reference) -> None:
     rows = [eta_row(1, -20.0), eta_row(2, 30.0), eta_row(3, 60.0)]
     board = Board.build(STOP, rows[:2], NOW, ref, GRACE, MAX_AGE, limit=2)
     assert board.full
-    assert board.render(NOW + timedelta(seconds=10)) == uncached(
+    assert board.render(NOW + timedelta(seconds=10), 2) == uncached(
         rows, NOW + timedelta(seconds=10), ref, 2
     )
-    assert board.render(NOW + timedelta(seconds=10.001)) is None  # bus-1 passed 30 s ago
+    assert board.render(NOW + timedelta(seconds=10.001), 2) is None  # bus-1 passed 30 s ago
+
+
+def test_one_board_answers_every_limit_it_holds(ref: Reference) -> None:
+    """A board is cached once per stop, read at the largest limit asked; a smaller limit takes
+    its first rows, and a full board answers a limit it no longer holds with a miss."""
+    rows = [eta_row(i, -20.0 + 30 * i) for i in range(1, 6)]
+    board = Board.build(STOP, rows[:4], NOW, ref, GRACE, MAX_AGE, limit=4)
+    assert board.full and board.limit == 4
+    for limit in (1, 3, 4):
+        assert board.render(NOW, limit) == uncached(rows, NOW, ref, limit)
+    later = NOW + timedelta(seconds=40.5)  # bus-1 left: 3 rows held, the 4th is in Postgres
+    assert board.render(later, 3) == uncached(rows, later, ref, 3)
+    assert board.render(later, 4) is None
+    assert board.render(NOW, 5) is None  # more than it was read with
+    small = Board.build(STOP, rows[:2], NOW, ref, GRACE, MAX_AGE, limit=10)
+    assert small.render(NOW, 50) == uncached(rows[:2], NOW, ref, 50)  # nothing behind it
 
 
 def test_an_empty_board_renders_an_empty_list(ref: Reference) -> None:
     board = Board.build(STOP, [], NOW, ref, GRACE, MAX_AGE, limit=10)
-    assert board.render(NOW) == uncached([], NOW, ref, 10)
+    assert board.render(NOW, 10) == uncached([], NOW, ref, 10)
 
 
 @pytest.mark.parametrize("later_s", [0.0, 0.05, 100.0, 170.96, 171.0, 3600.0])

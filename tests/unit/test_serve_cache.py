@@ -16,7 +16,7 @@ from transitstream.serve.fanout import Hub
 from transitstream.serve.fastpath import CachedAnswers, cache_key
 from transitstream.serve.window import SeenSets
 
-KEY = ("eta", "s1", None, 10)
+KEY = ("eta", "s1", None)
 
 
 def live_cache(entries: int = 100) -> ReadCache:
@@ -40,7 +40,7 @@ def test_nothing_is_served_or_stored_until_the_poller_is_live() -> None:
 
 def test_a_reported_change_drops_the_entry_and_only_its_own() -> None:
     cache = live_cache()
-    other = ("eta", "s2", None, 10)
+    other = ("eta", "s2", None)
     cache.put(KEY, "b1", [stop_tag("s1"), vehicle_tag("bus-1")], cache.begin())
     cache.put(other, "b2", [stop_tag("s2")], cache.begin())
     cache.scan_done(cache.scan_started(), [vehicle_tag("bus-1")])  # a bus on board s1 moved
@@ -54,7 +54,7 @@ def test_a_fill_that_a_later_scan_overtook_is_not_stored() -> None:
     started = cache.begin()
     cache.scan_done(cache.scan_started(), [stop_tag("s1")])
     assert not cache.put(KEY, "old board", [stop_tag("s1")], started)
-    assert cache.put(("eta", "s2", None, 10), "b", [stop_tag("s2")], started)  # not reported
+    assert cache.put(("eta", "s2", None), "b", [stop_tag("s2")], started)  # not reported
     assert cache.put(KEY, "new board", [stop_tag("s1")], cache.begin())
 
 
@@ -80,6 +80,17 @@ def test_a_failed_scan_or_a_lost_listener_bypasses_and_recovery_empties() -> Non
     cache.put(KEY, "board", [stop_tag("s1")], cache.begin())
     cache.set_listening(False)
     assert cache.get(KEY) is None
+
+
+def test_a_read_begun_before_an_outage_is_not_stored_after_recovery() -> None:
+    """A scan that failed told the cache nothing: a read that began before it may predate a
+    change no scan will ever report, so only reads begun after the recovery are stored."""
+    cache = live_cache()
+    started = cache.begin()
+    cache.scan_failed()
+    cache.scan_done(cache.scan_started(), [])  # recovered; it reports nothing about s1
+    assert not cache.put(KEY, "old board", [stop_tag("s1")], started)
+    assert cache.put(KEY, "new board", [stop_tag("s1")], cache.begin())
 
 
 def test_least_recently_used_entries_go_first() -> None:
@@ -133,7 +144,8 @@ def test_a_poller_tick_reports_what_changed_to_the_cache(monkeypatch: pytest.Mon
         {"anomaly_id": "a", "vehicle_id": "bus-2", "revision": 6, "route_id": None}
     ]
     asyncio.run(tick.tick())
-    assert cache.get(KEY) is None and cache.get(("vehicle", "bus-2")) is None
+    assert KEY not in cache.entries and ("vehicle", "bus-2") not in cache.entries
+    assert cache.live  # dropped, not merely bypassed
 
 
 def scope(path: str, query: str = "", method: str = "GET") -> dict[str, Any]:
@@ -141,28 +153,47 @@ def scope(path: str, query: str = "", method: str = "GET") -> dict[str, Any]:
 
 
 def test_fast_path_keys_are_the_routes_keys_for_plain_requests_only() -> None:
-    assert cache_key(scope("/eta", "stop_id=s1"), 10) == KEY
-    assert cache_key(scope("/eta", "stop_id=s%201&route_id=4&limit=5"), 10) == (
-        "eta", "s 1", "4", 5
+    assert cache_key(scope("/eta", "stop_id=s1"), 10, 100) == (KEY, 10)
+    assert cache_key(scope("/eta", "stop_id=s%201&route_id=4&limit=5"), 10, 100) == (
+        ("eta", "s 1", "4"), 5
     )  # fmt: skip
     for odd in ("stop_id=s1&stop_id=s2", "stop_id=s1&x=1", "stop_id=s1&limit=010",
-                "stop_id=s1&limit=-1", "stop_id=", "limit=5"):  # fmt: skip
-        assert cache_key(scope("/eta", odd), 10) is None, odd
-    assert cache_key(scope("/vehicles/bus-1"), 10) == ("vehicle", "bus-1")
-    assert cache_key(scope("/vehicles/a/b"), 10) is None
-    assert cache_key(scope("/vehicles/bus-1", method="HEAD"), 10) is None
-    assert cache_key(scope("/vehicles"), 10) is None
+                "stop_id=s1&limit=-1", "stop_id=", "limit=5",
+                "stop_id=s1&limit=101"):  # fmt: skip
+        assert cache_key(scope("/eta", odd), 10, 100) is None, odd
+    assert cache_key(scope("/vehicles/bus-1"), 10, 100) == (("vehicle", "bus-1"), None)
+    assert cache_key(scope("/vehicles/a/b"), 10, 100) is None
+    assert cache_key(scope("/vehicles/bus-1", method="HEAD"), 10, 100) is None
+    assert cache_key(scope("/vehicles"), 10, 100) is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"stop_id=s%201", b"stop_id=a+b&route_id=r%2B1", b"stop_id=%E2%82%AC&limit=7",
+     b"stop_id=%FF%FE", b"stop_id=\xe9t\xe9", b"stop_id=s1&route_id=", b"stop_id=s1&route_id",
+     b"stop_id=%00", b"stop_id=s%3Bx;y", b"stop_id=s1&limit=5&"],
+)  # fmt: skip
+def test_fast_path_reads_the_query_as_starlette_does(query: bytes) -> None:
+    """The route sees `Request(scope).query_params`: the fast path's key must name the same
+    values (percent-encoding, `+`, blanks, bytes that are not UTF-8)."""
+    from starlette.requests import Request
+
+    sc = {"type": "http", "method": "GET", "path": "/eta", "query_string": query, "headers": []}
+    params = Request(sc).query_params
+    found = cache_key(sc, 10, 100)
+    if found is None:  # left to the route: fine whatever it decides
+        return
+    (_, stop_id, route_id), limit = found  # type: ignore[misc]
+    assert (stop_id, route_id) == (params.get("stop_id"), params.get("route_id"))
+    assert limit == int(params.get("limit") or 10)
 
 
 def test_fast_path_answers_hits_and_passes_the_rest_on() -> None:
     cache = live_cache()
-    board = SimpleNamespace(render=lambda now: b'{"cached": true}')
+    board = SimpleNamespace(render=lambda now, limit: b'{"cached": true}')
     cache.put(KEY, board, [stop_tag("s1")], cache.begin())
-    state = SimpleNamespace(
-        serving=SimpleNamespace(
-            cache=cache, settings=SimpleNamespace(api=SimpleNamespace(eta_limit=10))
-        )
-    )
+    api = SimpleNamespace(eta_limit=10, eta_limit_max=100)
+    state = SimpleNamespace(serving=SimpleNamespace(cache=cache, settings=SimpleNamespace(api=api)))
     passed: list[str] = []
 
     async def inner(sc: Any, receive: Any, send: Any) -> None:

@@ -3,10 +3,12 @@
 Each render re-derives every time-dependent field with the request's own instant, so a cached
 answer equals the one a fresh Postgres read at that instant would give:
 - a board (`Board`) also re-applies the query's time filters: a row whose arrival passed more
-  than `eta_grace_s` ago, or whose prediction is older than `eta_max_age_s`, leaves. If the board
-  held `limit` rows, the row that would move up is not held, so the entry is then a miss (None)
-  and is read again; a board with fewer rows than the limit had nothing behind it, so it only
-  loses rows (time alone never adds one: both filters only tighten as time passes);
+  than `eta_grace_s` ago, or whose prediction is older than `eta_max_age_s`, leaves. A board is
+  read once per stop (and route) with the limit it was read at (`Board.limit`), and each request
+  takes its own `limit` first rows of it. If the board was full (as many rows as it was read
+  with), rows behind it exist only in Postgres: a request for more rows than are still held is
+  then a miss (None) and is read again; a board that was not full had nothing behind it, so it
+  only loses rows (time alone never adds one: both filters only tighten as time passes);
 - a vehicle (`VehicleAnswer`) re-derives `age_s` and `stale` (flagged, or silent too long).
 """
 
@@ -41,6 +43,7 @@ class BoardRow:
 class Board:
     head: Template
     rows: tuple[BoardRow, ...]
+    limit: int  # the limit it was read with
     full: bool  # as many rows as the limit: more may wait behind them in Postgres
 
     @classmethod
@@ -67,13 +70,15 @@ class Board:
                 )
             )
         head = Template(EtaResponse(stop=stop, generated_at=now, arrivals=[]), BOARD_SLOTS)
-        return cls(head, tuple(held), len(held) >= limit)
+        return cls(head, tuple(held), limit, len(held) >= limit)
 
-    def render(self, now: datetime) -> bytes | None:
-        """The `EtaResponse` JSON at `now`, or None if only Postgres knows it (see the module)."""
+    def render(self, now: datetime, limit: int) -> bytes | None:
+        """The `EtaResponse` JSON at `now` with at most `limit` arrivals, or None if only
+        Postgres knows it (see the module)."""
         live = [r for r in self.rows if now <= r.gone_at]
-        if self.full and len(live) < len(self.rows):
+        if self.full and len(live) < limit:
             return None
+        del live[limit:]
         values: list[object] = [now]
         for r in live:
             values.append(round((r.predicted - now).total_seconds()))

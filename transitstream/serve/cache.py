@@ -10,12 +10,14 @@ before a commit's scan finished may or may not have seen the commit, so it is no
 The cache answers only while it can keep that rule:
 - the poller's last scan succeeded and its LISTEN connection is up (`live`); otherwise every
   request reads Postgres (and the cache is emptied when the poller recovers);
-- no NOTIFY is pending: a writer's NOTIFY arrives at its commit, before the writer can ask us
-  anything, so a request that arrives after a commit the poller has not scanned yet reads
-  Postgres directly (read-your-writes), and the cache is used again once a scan that started
-  after the NOTIFY has finished (usually within 20-50 ms).
-A writer that commits without NOTIFY is seen by the interval scan (`push_interval_s`), as the
-WebSocket clients see it.
+- no NOTIFY is pending: once a writer's NOTIFY has reached this process, requests read Postgres
+  directly until a scan that started after it has finished (usually within 20-50 ms).
+Read-your-writes is therefore best-effort, not guaranteed: Postgres delivers a NOTIFY to the
+listener asynchronously after the commit, and this process's event loop may serve a request
+before it has handled the notification. That window is typically well under a millisecond on
+one host; it is bounded by the next scan (`push_interval_s`), which sees the commit anyway.
+A writer that commits without NOTIFY is seen by the interval scan too, as the WebSocket clients
+see it.
 
 Changes no scan can see (rows deleted without a trace, as only the sample-data tooling does, or
 tables swapped in by a projector rebuild, whose rows carry revisions the scan window has passed)
@@ -45,6 +47,7 @@ class ReadCache:
         self.by_tag: dict[str, set[Hashable]] = {}
         self.changed_at: dict[str, int] = {}  # tag -> generation of the last scan reporting it
         self.generation = 0  # scans completed
+        self.reset_at = 0  # generation of the last recovery: reads begun before it are refused
         self.notified = 0  # NOTIFYs received (a counter: only its order matters)
         self.covered = 0  # NOTIFYs received before the last completed scan started
         self.scanned_ok = False
@@ -59,12 +62,18 @@ class ReadCache:
     def get(self, key: Hashable) -> Any | None:
         """The entry for `key` if the cache may answer now (see the module's rule), else None;
         counted in serve_cache_requests_total."""
+        found = self.lookup(key)
+        self.count(found is not None)
+        return found
+
+    def count(self, hit: bool) -> None:
+        """Count one request in serve_cache_requests_total: a hit, a miss, or a bypass (the
+        cache may not answer now). For a caller that `lookup`s and may still find the entry
+        unusable (a board that only Postgres can complete is a miss, not a hit)."""
         if not self.live or self.notified > self.covered:
             BYPASS.inc()
-            return None
-        found = self.lookup(key)
-        (MISS if found is None else HIT).inc()
-        return found
+        else:
+            (HIT if hit else MISS).inc()
 
     def lookup(self, key: Hashable) -> Any | None:
         """`get` without counting (the fast path counts only its hits: a miss goes on to the
@@ -88,7 +97,9 @@ class ReadCache:
     def put(self, key: Hashable, value: Any, tags: Iterable[str], started: int | None) -> bool:
         """Store `value` read from Postgres since generation `started`, unless a scan finished
         since then reported one of its `tags` (the read may predate that change)."""
-        if started is None or not self.live or self.generation - started > KEEP_GENERATIONS:
+        if started is None or not self.live or started < self.reset_at:
+            return False  # a read begun before an outage: changes it may predate went unreported
+        if self.generation - started > KEEP_GENERATIONS:
             return False
         tags = frozenset(tags)
         if any(self.changed_at.get(t, -1) > started for t in tags):
@@ -124,9 +135,12 @@ class ReadCache:
 
     def scan_done(self, token: int, changed: Iterable[str]) -> None:
         """A scan that started at `token` finished and saw `changed` (tags) change."""
-        if not self.scanned_ok:  # recovering (or the first scan): changes may have been missed
+        recovering = not self.scanned_ok  # (or the first scan): changes may have been missed
+        if recovering:
             self.clear()
         self.generation += 1
+        if recovering:
+            self.reset_at = self.generation
         for t in changed:
             self.changed_at[t] = self.generation
             for key in list(self.by_tag.get(t, ())):

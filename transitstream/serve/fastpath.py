@@ -33,8 +33,11 @@ TIMERS = {
 }
 
 
-def cache_key(scope: Scope, default_limit: int) -> Hashable | None:
-    """The cache key the route would use for this request, or None to leave it to the route."""
+def cache_key(
+    scope: Scope, default_limit: int, max_limit: int
+) -> tuple[Hashable, int | None] | None:
+    """The cache key the route would use for this request and the `limit` of an `/eta` (None
+    for a vehicle), or None to leave the request to the route."""
     if scope["method"] != "GET" or scope.get("root_path"):
         return None
     path: str = scope["path"]
@@ -44,16 +47,16 @@ def cache_key(scope: Scope, default_limit: int) -> Hashable | None:
         if len(params) != len(pairs) or not params.keys() <= ETA_PARAMS:
             return None
         limit = params.get("limit")
-        if limit is not None and not DIGITS.fullmatch(limit):
-            return None
+        if limit is not None and not (DIGITS.fullmatch(limit) and int(limit) <= max_limit):
+            return None  # (a board is cached once for every limit: the route says 422)
         stop_id = params.get("stop_id")
         if not stop_id:
             return None
-        return ("eta", stop_id, params.get("route_id"), int(limit) if limit else default_limit)
+        return ("eta", stop_id, params.get("route_id")), int(limit) if limit else default_limit
     if path.startswith(VEHICLES):
         vehicle_id = path[len(VEHICLES) :]
         if vehicle_id and "/" not in vehicle_id:
-            return ("vehicle", vehicle_id)
+            return ("vehicle", vehicle_id), None
     return None
 
 
@@ -67,15 +70,20 @@ class CachedAnswers:
         if scope["type"] == "http":
             start = time.perf_counter()
             serving = getattr(self.state, "serving", None)
-            key = cache_key(scope, serving.settings.api.eta_limit) if serving else None
-            entry = serving.cache.lookup(key) if serving and key is not None else None
-            body = entry.render(datetime.now(UTC)) if entry is not None else None
+            api = serving.settings.api if serving else None
+            found = cache_key(scope, api.eta_limit, api.eta_limit_max) if api else None
+            entry = serving.cache.lookup(found[0]) if serving and found is not None else None
+            body = None
+            if entry is not None:
+                assert found is not None
+                now, limit = datetime.now(UTC), found[1]
+                body = entry.render(now) if limit is None else entry.render(now, limit)
             if body is not None:
                 length = (b"content-length", b"%d" % len(body))
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [*HEADERS, length]})  # fmt: skip
                 await send({"type": "http.response.body", "body": body})
                 HIT.inc()
-                TIMERS[key[0]].observe(time.perf_counter() - start)  # type: ignore[index]
+                TIMERS[found[0][0]].observe(time.perf_counter() - start)  # type: ignore[index]
                 return
         await self.app(scope, receive, send)

@@ -47,19 +47,23 @@ async def eta(
     if limit is not None and limit > api.eta_limit_max:
         raise ApiError(422, "invalid_request", f"limit: at most {api.eta_limit_max}")
     limit = limit or api.eta_limit
-    key = ("eta", stop_id, route_id, limit)
+    # one board per stop and route, whatever the limit (each request takes its first `limit`
+    # rows): the cache holds at most the stop's real arrivals, not one copy per limit asked
+    key = ("eta", stop_id, route_id)
     now = datetime.now(UTC)
-    board: Board | None = cache.get(key)
-    body = board.render(now) if board is not None else None
+    board: Board | None = cache.lookup(key)
+    body = board.render(now, limit) if board is not None else None
+    cache.count(body is not None)
     if body is None:
         started = cache.begin()
-        query = eta_query([stop_id], now, api.eta_grace_s, api.eta_max_age_s, limit, route_id)
+        read = max(limit, api.eta_limit, board.limit if board is not None else 0)
+        query = eta_query([stop_id], now, api.eta_grace_s, api.eta_max_age_s, read, route_id)
         rows = await fetch(serving.pool, query)
         ref_ = StopRef(stop_id=stop.stop_id, name=stop.name, lat=stop.lat, lon=stop.lon,
                        code=stop.code)  # fmt: skip
-        board = Board.build(ref_, rows, now, ref, api.eta_grace_s, api.eta_max_age_s, limit)
+        board = Board.build(ref_, rows, now, ref, api.eta_grace_s, api.eta_max_age_s, read)
         tags = [stop_tag(stop_id), *(vehicle_tag(r["vehicle_id"]) for r in rows)]
         cache.put(key, board, tags, started)
-        body = board.render(now)
+        body = board.render(now, limit)
         assert body is not None  # every row was read at `now`, so none has left yet
     return Response(body, media_type=JSON)
