@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gtfs=f"{len(app.state.reference.feed.stops)} stops",
             websocket_clients=len(app.state.hub.clients),
             checked_in_ms=round((time.perf_counter() - start) * 1000, 1),
+            worker_pid=os.getpid(),
         )
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 

@@ -128,3 +128,4 @@ class Health(BaseModel):
     gtfs: str
     websocket_clients: int
     checked_in_ms: float
+    worker_pid: int = Field(description="the process that answered (one of `api.workers`)")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 from transitstream.config import get_settings
+from transitstream.gtfs import load_feed
 from transitstream.infra import uvicorn_service
 from transitstream.serve.app import create_app
-
-FACTORY = "transitstream.serve.app:create_app"  # what each worker process imports
 
 
 def serve(
@@ -17,6 +18,13 @@ def serve(
 ) -> None:
     """`workers` processes (default Settings.api.workers), each with its own Postgres pool,
     poller and read cache; uvicorn's parent process stops them all on SIGTERM."""
+    settings = get_settings()
+    workers = workers or settings.api.workers
+    if workers > 1:
+        # each worker loads the feed in its lifespan, where a failure is a traceback per worker:
+        # the usual misconfiguration (no feed at TRANSITSTREAM_GTFS_PATH) is one line here
+        load_feed(settings.gtfs_path, use_cache=False)
+        gc.collect()
     uvicorn_service.serve_app(
         create_app,
         lambda s: s.api,
@@ -24,8 +32,7 @@ def serve(
         port,
         log_level,
         grace_s=5,
-        workers=workers or get_settings().api.workers,
-        factory_path=FACTORY,
+        workers=workers,
     )
 
 
