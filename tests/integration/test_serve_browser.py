@@ -12,15 +12,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from transitstream.config import Settings, project_root
+from transitstream.db.migrate import connect
 from transitstream.serve.client import running_api
 from transitstream.serve.sample import delete_vehicles, write_rows
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "t-serve-ui-"
-STOP, TRIP = "1939", "1025020"  # the first stop of a route-1 trip (GTFS)
-# arrivals due within two minutes: a board shows the next `eta_limit`, and this module's must be
-# among them whatever else the shared stack predicts at this stop
+# a stop of a route-1 trip (its 24th, GTFS) that no other test writes ETAs for, emptied when the
+# module starts: a board shows the next `eta_limit` arrivals, and other tests' arrivals (kept for
+# `eta_max_age_s`) must not push this module's off it
+STOP, STOP_SEQUENCE, TRIP = "1946", 24, "1025020"
 ARTIFACTS = project_root() / ".transitstream" / "artifacts"
 
 
@@ -34,6 +36,8 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def api(stack: Settings) -> Iterator[Settings]:
     delete_vehicles(stack, PREFIX)
+    with connect(stack) as conn:
+        conn.execute("DELETE FROM stop_eta WHERE stop_id = %s", [STOP])
     with running_api(stack):
         yield stack
     delete_vehicles(stack, PREFIX)
@@ -41,7 +45,7 @@ def api(stack: Settings) -> Iterator[Settings]:
 
 def eta(vehicle: str, seconds: int) -> dict[str, object]:
     now = datetime.now(UTC)
-    return {"vehicle_id": vehicle, "trip_id": TRIP, "stop_sequence": 1, "stop_id": STOP,
+    return {"vehicle_id": vehicle, "trip_id": TRIP, "stop_sequence": STOP_SEQUENCE, "stop_id": STOP,
             "route_id": "1", "predicted_time": now + timedelta(seconds=seconds),
             "prediction_time": now - timedelta(seconds=2),
             "scheduled_time": now + timedelta(seconds=seconds - 180)}  # fmt: skip

@@ -19,13 +19,17 @@ import httpx
 import pytest
 
 from transitstream.config import Settings
+from transitstream.db.migrate import connect
 from transitstream.serve.client import Live, live_url, running_api
 from transitstream.serve.sample import delete_vehicles, write_rows
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "t-serve-ws-"
-STOP = "1939"  # a stop of route 1 (GTFS); boards are asserted by this module's vehicle ids only
+# A stop of the route-1 trip 1025020 (its 25th) that no other test writes ETAs for, emptied when
+# the module starts: a board shows the next `eta_limit` arrivals, and other tests' arrivals kept
+# for `eta_max_age_s` must not push this module's buses off it.
+STOP, STOP_SEQUENCE = "1947", 25
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +38,13 @@ def api(stack: Settings) -> Iterator[Settings]:
     behaviour shows in seconds."""
     fast = stack.api.model_copy(
         update={"ws_heartbeat_s": 1.0, "ws_queue": 4, "ws_send_timeout_s": 2.0,
-                "push_interval_s": 0.2}
+                "push_interval_s": 0.2,
+                "push_overlap_s": 10.0}  # a commit slowed by a busy machine is still scanned
     )  # fmt: skip
     settings = stack.model_copy(update={"api": fast})
     delete_vehicles(stack, PREFIX)
+    with connect(stack) as conn:
+        conn.execute("DELETE FROM stop_eta WHERE stop_id = %s", [STOP])
     with running_api(settings):
         yield settings
     delete_vehicles(stack, PREFIX)
@@ -53,18 +60,34 @@ def fix(vehicle_id: str, route_id: str, lat: float = 35.03, **extra: Any) -> dic
 
 
 def first_stop_eta(bus: str, now: datetime, in_s: float) -> dict[str, Any]:
-    """An ETA of `bus` at STOP, the first stop of a route-1 trip, `in_s` seconds from `now`."""
-    return {"vehicle_id": bus, "trip_id": "1025020", "stop_sequence": 1, "stop_id": STOP,
-            "route_id": "1", "predicted_time": now + timedelta(seconds=in_s),
+    """An ETA of `bus` at STOP, a stop of a route-1 trip, `in_s` seconds from `now`."""
+    return {"vehicle_id": bus, "trip_id": "1025020", "stop_sequence": STOP_SEQUENCE,
+            "stop_id": STOP, "route_id": "1", "predicted_time": now + timedelta(seconds=in_s),
             "prediction_time": now}  # fmt: skip
 
 
-def next_delta_with(live: Live, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+def next_delta_with(
+    live: Live, predicate: Any, timeout: float = 10.0, api: Settings | None = None
+) -> dict[str, Any]:
+    """The first delta `predicate` accepts; on a timeout, the failure says what the API's
+    poller reported meanwhile (its failed scans), and the deltas that did not match."""
+    deadline, others = time.monotonic() + timeout, []
+    errors_before = metric(api, "serve_poll_errors_total") if api else None
     while True:
-        message = live.receive(max(0.1, deadline - time.monotonic()))
-        if message["type"] == "delta" and predicate(message):
-            return message
+        try:
+            message = live.receive(max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            errors = (metric(api, "serve_poll_errors_total") - errors_before) if api else "?"
+            pytest.fail(
+                f"no matching delta in {timeout} s; failed polls meanwhile: {errors}; "
+                f"other deltas: {others[-5:]}"
+            )
+        if message["type"] == "delta":
+            if predicate(message):
+                return message
+            others.append(message)
+        if time.monotonic() > deadline:
+            pytest.fail(f"no matching delta in {timeout} s; other deltas: {others[-5:]}")
 
 
 def metric(settings: Settings, name: str) -> float:
@@ -94,14 +117,11 @@ def test_stop_board_updates_when_an_eta_lands(api: Settings) -> None:
     with Live(live_url(api, stop_id=[STOP], vehicle_id=["nobody"])) as live:
         snapshot = live.until("snapshot")
         assert STOP in snapshot["etas"] and snapshot["vehicles"] == []
-        write_rows(
-            api,
-            etas=[{"vehicle_id": vehicle, "trip_id": "1025020", "stop_sequence": 1,
-                   "stop_id": STOP, "route_id": "1", "predicted_time": now + timedelta(seconds=20),
-                   "prediction_time": now}],
-        )  # fmt: skip
+        write_rows(api, etas=[first_stop_eta(vehicle, now, 20)])
         delta = next_delta_with(
-            live, lambda m: any(a["vehicle_id"] == vehicle for a in m["etas"].get(STOP, []))
+            live,
+            lambda m: any(a["vehicle_id"] == vehicle for a in m["etas"].get(STOP, [])),
+            api=api,
         )
         arrival = next(a for a in delta["etas"][STOP] if a["vehicle_id"] == vehicle)
         assert arrival["headsign"] == "ALTON PARK" and arrival["seconds_away"] <= 20
@@ -241,8 +261,6 @@ def test_slow_client_is_skipped_then_dropped_and_never_slows_others(api: Setting
 def test_board_drops_a_bus_that_moved_on(api: Settings) -> None:
     """The projector deletes the ETA of a stop a bus has passed (no revision for a deletion);
     the bus's own update must still refresh the boards it was on."""
-    from transitstream.db.migrate import connect
-
     bus = f"{unique_route()}-bus"
     now = datetime.now(UTC)
     with Live(live_url(api, stop_id=[STOP], vehicle_id=["nobody"])) as live:
@@ -250,19 +268,18 @@ def test_board_drops_a_bus_that_moved_on(api: Settings) -> None:
         row = first_stop_eta(bus, now, 40)
         write_rows(api, vehicles=[fix(bus, "1", next_stop_sequence=1)], etas=[row])
         next_delta_with(
-            live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, []))
+            live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, [])), api=api
         )
         with connect(api) as conn:
             conn.execute("DELETE FROM stop_eta WHERE vehicle_id = %s", [bus])
         write_rows(api, vehicles=[fix(bus, "1", next_stop_sequence=2)])
-        delta = next_delta_with(live, lambda m: STOP in m["etas"])
+        delta = next_delta_with(live, lambda m: STOP in m["etas"], api=api)
         assert all(a["vehicle_id"] != bus for a in delta["etas"][STOP])
 
 
 def test_board_drops_an_eta_the_projector_swept_away(api: Settings) -> None:
     """An ETA whose time has passed is deleted by the projector's sweep, with no update of its
     bus: the removal is logged with a revision, so the board is redone all the same."""
-    from transitstream.db.migrate import connect
     from transitstream.project.stale import sweep
 
     bus = f"{unique_route()}-bus"
@@ -271,10 +288,10 @@ def test_board_drops_an_eta_the_projector_swept_away(api: Settings) -> None:
         live.until("snapshot")
         write_rows(api, etas=[first_stop_eta(bus, now, 5)])
         next_delta_with(
-            live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, []))
+            live, lambda m: any(a["vehicle_id"] == bus for a in m["etas"].get(STOP, [])), api=api
         )
         with connect(api) as conn:  # as the projector's sweep would, once the grace is over
             deleted, _ = sweep(conn, api, now + timedelta(seconds=api.project.eta_grace_s + 10))
         assert deleted >= 1
-        delta = next_delta_with(live, lambda m: STOP in m["etas"])
+        delta = next_delta_with(live, lambda m: STOP in m["etas"], api=api)
         assert all(a["vehicle_id"] != bus for a in delta["etas"][STOP])

@@ -4,6 +4,10 @@ Filters come as query parameters (`route_id`, `vehicle_id`, `stop_id`; repeat or
 or later as a message `{"type": "subscribe", "route_id": [...], "vehicle_id": [...],
 "stop_id": [...]}`, which replaces the filter and brings a fresh snapshot. Messages out:
 `snapshot`, `delta`, `heartbeat` (every ws_heartbeat_s) and `error`.
+
+After a `subscribe`, deltas still queued for the client are dropped, but one already being sent
+may still follow the old filter: a client applies deltas by the filter of the last snapshot it
+received, and the new snapshot (which follows) is the state under the new filter.
 """
 
 from __future__ import annotations
