@@ -96,6 +96,19 @@ def read_model_counts(settings: Settings) -> Table:
     return table
 
 
+def busiest_stop(settings: Settings, ahead_min: int = 30) -> str | None:
+    """The stop with the most buses due in the next `ahead_min` minutes: where the board shows a
+    full departure table on first open, instead of asking a newcomer to pick among 1,163 stops."""
+    with connect(settings) as conn:
+        row = conn.execute(
+            "SELECT stop_id FROM stop_eta"
+            " WHERE predicted_time BETWEEN now() AND now() + make_interval(mins => %s)"
+            " GROUP BY stop_id ORDER BY count(DISTINCT vehicle_id) DESC, stop_id LIMIT 1",
+            (ahead_min,),
+        ).fetchone()
+    return str(row[0]) if row else None
+
+
 def demo(settings: Settings, params: SimParams, console: Console | None = None) -> RunSummary:
     console = console or make_console()
     console.rule("1. the native stack")
@@ -117,9 +130,13 @@ def demo(settings: Settings, params: SimParams, console: Console | None = None) 
     console.rule("4. what landed")
     console.print(topic_counts(settings))
     console.print(read_model_counts(settings))
+    stop = busiest_stop(settings)
+    if stop is not None:  # `?stop=` opens the board on that stop's departures
+        board = f"{settings.api.url}/?stop={stop}"
     console.print(
         f"ground truth: {summary.out_dir}\n"
-        f"board: {board}   read API docs: {settings.api.url}/docs   "
+        f"board: {board}\n"
+        f"read API docs: {settings.api.url}/docs   "
         f"GTFS-realtime: {settings.api.url}/gtfs-rt/vehicle-positions?format=json\n"
         f"ingestor API docs: {settings.ingest.url}/docs   "
         f"Prometheus: {settings.prometheus.url}/targets   "
