@@ -4,45 +4,48 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
 from transitstream.config import get_settings
-from transitstream.console import make_console
+from transitstream.console import MARKUP, make_console
 from transitstream.errors import TransitStreamError
+from transitstream.evaluate.command import eval_app
 from transitstream.infra.report import memory_line, status_hint, status_table
+from transitstream.project.command import project_app
 from transitstream.simulate.command import simulate
 
 app = typer.Typer(
+    rich_markup_mode=MARKUP,
     help="TransitStream: real-time transit telemetry in, arrival predictions out.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 infra_app = typer.Typer(
+    rich_markup_mode=MARKUP,
     help="The native stack: Kafka (KRaft), schema registry, Postgres, Prometheus.",
     no_args_is_help=True,
 )
-db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
-ingest_app = typer.Typer(help="The ingestor: GPS fixes over HTTP into Kafka.", no_args_is_help=True)
+db_app = typer.Typer(rich_markup_mode=MARKUP, help="The read-model database.", no_args_is_help=True)
+ingest_app = typer.Typer(
+    rich_markup_mode=MARKUP,
+    help="The ingestor: GPS fixes over HTTP into Kafka.",
+    no_args_is_help=True,
+)
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.command("simulate")(simulate)
 app.add_typer(ingest_app, name="ingest")
-eval_app = typer.Typer(
-    help="Measure the predictor against simulated ground truth.", no_args_is_help=True
-)
 app.add_typer(eval_app, name="eval")
 stream_app = typer.Typer(
-    help="Spark Structured Streaming jobs: enrich, ETA, anomalies.", no_args_is_help=True
+    rich_markup_mode=MARKUP,
+    help="Spark Structured Streaming jobs: enrich, ETA, anomalies.",
+    no_args_is_help=True,
 )
 app.add_typer(stream_app, name="stream")
-project_app = typer.Typer(
-    help="Projectors: Kafka topics into the Postgres read models (CQRS).", no_args_is_help=True
-)
 app.add_typer(project_app, name="project")
 console = make_console()
 
@@ -217,135 +220,6 @@ def stream_run(
             else ""
         )
     )
-
-
-@project_app.command("run")
-def project_run(
-    name: Annotated[str, typer.Argument(help="all | vehicles | etas | anomalies")] = "all",
-    max_messages: Annotated[int | None, typer.Option(help="stop after this many records")] = None,
-    idle_timeout: Annotated[
-        float | None, typer.Option(help="stop after this many seconds without a record")
-    ] = None,
-    to_end: Annotated[
-        bool, typer.Option("--to-end", help="stop once every partition is read to its end")
-    ] = False,
-    metrics_port: Annotated[
-        int | None, typer.Option(help="/metrics and /healthz [Settings.project.metrics_port]")
-    ] = None,
-) -> None:
-    """Project the topics into vehicle_state, stop_eta and vehicle_anomaly: batched upserts and
-    offsets in one Postgres transaction. Ctrl+C (or SIGTERM) finishes the batch and stops."""
-    from transitstream.project.run import run
-
-    settings = get_settings()
-    if metrics_port:
-        settings.project.metrics_port = metrics_port
-    result = run(
-        settings,
-        name,
-        max_messages=max_messages,
-        idle_timeout_s=idle_timeout,
-        stop_at_end=to_end,
-        serve_metrics=True,
-    )
-    console.print(
-        f"{result.records:,} record(s) in {result.batches} batch(es); rows changed: "
-        + (", ".join(f"{k} {v:,}" for k, v in result.upserted.items()) or "none")
-        + f"; {result.dead_letters} dead letter(s); {result.stale_deleted} stale ETA(s) removed"
-    )
-
-
-@project_app.command("rebuild")
-def project_rebuild(
-    name: Annotated[str, typer.Argument(help="all | vehicles | etas | anomalies")] = "all",
-) -> None:
-    """Replay the topics from offset 0 into shadow tables, then swap them in (one transaction);
-    the API keeps serving the old tables until the swap."""
-    from transitstream.project.rebuild import rebuild
-
-    result = rebuild(get_settings(), name)
-    console.print(
-        f"rebuilt from {result.records:,} record(s) in {result.seconds:.1f} s "
-        f"({result.rate:,.0f} records/s); offsets now {len(result.offsets)} partition(s)"
-    )
-
-
-@project_app.command("checksum")
-def project_checksum(
-    name: Annotated[str, typer.Argument(help="all | vehicles | etas | anomalies")] = "all",
-    prefix: Annotated[str | None, typer.Option(help="only vehicle ids starting with this")] = None,
-) -> None:
-    """An order-independent digest per read model (business columns only): equal after a
-    rebuild to what the live projection produced."""
-    from transitstream.db.migrate import connect
-    from transitstream.project.checksum import table_checksums
-
-    with connect(get_settings()) as conn:
-        for table, (rows, digest) in table_checksums(conn, name, prefix=prefix).items():
-            console.print(f"  {table:16} {rows:>9,} rows  {digest}")
-
-
-@eval_app.command("eta")
-def eval_eta(
-    vehicles: Annotated[int, typer.Option("--vehicles", "-n", help="fleet size")] = 20,
-    duration: Annotated[float, typer.Option(help="wall seconds (window = x speedup)")] = 720.0,
-    speedup: Annotated[float, typer.Option(help="sim seconds per wall second")] = 10.0,
-    seed: Annotated[int, typer.Option(help="seed of every random choice")] = 42,
-    start: Annotated[str, typer.Option(help="window start, HH:MM of the service day")] = "07:00",
-    out: Annotated[Path | None, typer.Option(help="save the accuracy plot (PNG) here")] = None,
-) -> None:
-    """ETA accuracy (ours vs timetable vs distance/speed) and anomaly recall on a simulated run
-    of the feed's busiest weekday, in-process (no stack needed). Exit 1 if ours loses a band."""
-    from transitstream.evaluate.eta import evaluate_timetable_window, print_report
-    from transitstream.evaluate.plot import save_accuracy_plot
-
-    settings = get_settings()
-    report = evaluate_timetable_window(
-        settings, vehicles=vehicles, duration_s=duration, speedup=speedup, seed=seed, start=start
-    )
-    print_report(report, console)
-    if out is not None:
-        console.print(f"plot: {save_accuracy_plot(report, out)}")
-    if not report.model_wins():
-        raise typer.Exit(1)
-
-
-@eval_app.command("job")
-def eval_job(
-    run_dir: Annotated[
-        Path, typer.Argument(help="a simulated run's folder (holds arrivals.csv), e.g. from demo")
-    ],
-) -> None:
-    """Score the ETAs the stream job wrote to Kafka for a simulated run's vehicles against the
-    run's true arrivals, next to the timetable on the same predictions. Exit 1 if ours has the
-    larger mean error in a band (of 100+ predictions)."""
-    from rich.table import Table
-
-    from transitstream.evaluate.eta import BANDS
-    from transitstream.evaluate.job_output import score_job_output
-
-    if not (run_dir / "arrivals.csv").is_file():
-        raise TransitStreamError(
-            f"{run_dir} has no arrivals.csv: pass a run folder from "
-            "`.transitstream/state/simulate/` (each `simulate` or `demo` run writes one)"
-        )
-    score = score_job_output(get_settings(), run_dir)
-    table = Table(title=f"the job's ETAs, absolute error (s): mean / p90 ({score.records:,} read)")
-    for column in ("band", "n", "job (stop.eta.v1)", "timetable"):
-        table.add_column(column, justify="left" if column == "band" else "right")
-    for band, _, _ in BANDS:
-        ours, timetable = score.stat(band, "model"), score.stat(band, "timetable")
-        if ours is not None:
-            other = f"{timetable.mean_s:.0f} / {timetable.p90_s:.0f}" if timetable else "-"
-            table.add_row(band, f"{ours.n:,}", f"{ours.mean_s:.0f} / {ours.p90_s:.0f}", other)
-    console.print(table)
-    if score.scored == 0:
-        console.print("[yellow]nothing scored: has the stream job run over this run's events?[/]")
-        raise typer.Exit(1)
-    if not score.beats_timetable(min_n=100, p90=False):
-        console.print("[red]the job's mean error is not below the timetable's in every band[/]")
-        raise typer.Exit(1)
-    console.print("[green]the job's mean error is below the timetable's in every band[/]")
 
 
 @app.command()

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from rich.console import Console
 
 PIPE_WIDTH = 160
+# --help re-flows docstring paragraphs to the terminal (Typer's "rich" keeps their line breaks)
+MARKUP: Literal["markdown"] = "markdown"
 
 
 def make_console(stderr: bool = False, file: IO[str] | None = None, **options: Any) -> Console:

@@ -154,7 +154,7 @@ def simulate(
 
     Ground truth (true stop arrivals, injected anomalies, bad events and what the ingestor answered,
     run.json with every count and the feed used) goes to --out, by default
-    <state_dir>/simulate/<run-id>/.
+    `<state_dir>/simulate/<run-id>/`.
     The same --seed and flags give the same events (for the same window). The defaults listed below
     come from Settings (TRANSITSTREAM_SIMULATE__VEHICLES=50 etc.).
     """
