@@ -19,6 +19,7 @@ from transitstream.errors import TransitStreamError
 from transitstream.infra.java import checked_java, java_home, spark_jars
 
 QUERY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+STREAM_THREAD_STACK = "32m"
 
 
 def is_local(master: str) -> bool:
@@ -40,6 +41,11 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.ui.enabled": str(s.ui_enabled or s.metrics_port is not None).lower(),
         "spark.ui.port": str(s.metrics_port or s.ui_port),
         "spark.ui.showConsoleProgress": "false",
+        # Stopping a query while foreachBatch runs (Ctrl+C, SIGTERM, `infra down`) makes Spark
+        # match a regex over the whole py4j error text (SPARK-39218/SPARK-48717); Java's regex
+        # recurses per character, and on the default 1 MB thread stack the stream thread died of
+        # StackOverflowError (reproduced at every such stop). Stacks are reserved, not resident.
+        "spark.driver.extraJavaOptions": f"-Xss{STREAM_THREAD_STACK}",
     }
     if is_local(s.master):
         # one machine: every socket Spark opens stays on loopback
