@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from transitstream.config import get_settings
-from transitstream.console import MARKUP, make_console
+from transitstream.console import MARKUP, command_group, make_console
 from transitstream.errors import TransitStreamError
 from transitstream.evaluate.command import eval_app
 from transitstream.infra.report import memory_line, status_hint, status_table
@@ -24,27 +24,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-infra_app = typer.Typer(
-    rich_markup_mode=MARKUP,
-    help="The native stack: Kafka (KRaft), schema registry, Postgres, Prometheus.",
-    no_args_is_help=True,
-)
-db_app = typer.Typer(rich_markup_mode=MARKUP, help="The read-model database.", no_args_is_help=True)
-ingest_app = typer.Typer(
-    rich_markup_mode=MARKUP,
-    help="The ingestor: GPS fixes over HTTP into Kafka.",
-    no_args_is_help=True,
-)
+infra_app = command_group("The native stack: Kafka (KRaft), schema registry, Postgres, Prometheus.")
+db_app = command_group("The read-model database.")
+ingest_app = command_group("The ingestor: GPS fixes over HTTP into Kafka.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.command("simulate")(simulate)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(eval_app, name="eval")
-stream_app = typer.Typer(
-    rich_markup_mode=MARKUP,
-    help="Spark Structured Streaming jobs: enrich, ETA, anomalies.",
-    no_args_is_help=True,
-)
+stream_app = command_group("Spark Structured Streaming jobs: enrich, ETA, anomalies.")
 app.add_typer(stream_app, name="stream")
 app.add_typer(project_app, name="project")
 console = make_console()

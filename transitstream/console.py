@@ -1,4 +1,4 @@
-"""The one way the CLI makes a Rich console.
+"""How the CLI renders: its Rich console, and its command groups' help.
 
 Rich lays tables out for 80 columns when the output is not a terminal (a pipe, a CI log, a
 notebook cell running the CLI), and cuts what does not fit: `infra status` showed the Postgres
@@ -13,6 +13,7 @@ import os
 import sys
 from typing import IO, Any, Literal
 
+import typer
 from rich.console import Console
 
 PIPE_WIDTH = 160
@@ -27,3 +28,8 @@ def make_console(stderr: bool = False, file: IO[str] | None = None, **options: A
     if tty or console.is_jupyter or "COLUMNS" in os.environ:
         return console
     return Console(stderr=stderr, file=file, width=PIPE_WIDTH, **options)
+
+
+def command_group(help: str) -> typer.Typer:
+    """A `transitstream <group>` of subcommands, all with the same help rendering."""
+    return typer.Typer(rich_markup_mode=MARKUP, help=help, no_args_is_help=True)

@@ -8,14 +8,10 @@ from typing import Annotated
 import typer
 
 from transitstream.config import get_settings
-from transitstream.console import MARKUP, make_console
+from transitstream.console import command_group, make_console
 from transitstream.errors import TransitStreamError
 
-eval_app = typer.Typer(
-    rich_markup_mode=MARKUP,
-    help="Measure the predictor against simulated ground truth.",
-    no_args_is_help=True,
-)
+eval_app = command_group("Measure the predictor against simulated ground truth.")
 console = make_console()
 
 

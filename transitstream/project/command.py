@@ -7,13 +7,9 @@ from typing import Annotated
 import typer
 
 from transitstream.config import get_settings
-from transitstream.console import MARKUP, make_console
+from transitstream.console import command_group, make_console
 
-project_app = typer.Typer(
-    rich_markup_mode=MARKUP,
-    help="Projectors: Kafka topics into the Postgres read models (CQRS).",
-    no_args_is_help=True,
-)
+project_app = command_group("Projectors: Kafka topics into the Postgres read models (CQRS).")
 console = make_console()
 
 
