@@ -23,11 +23,16 @@ MARKUP: Literal["markdown"] = "markdown"
 
 def make_console(stderr: bool = False, file: IO[str] | None = None, **options: Any) -> Console:
     stream = file or (sys.stderr if stderr else sys.stdout)
-    console = Console(stderr=stderr, file=file, **options)
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    if tty or console.is_jupyter or "COLUMNS" in os.environ:
-        return console
-    return Console(stderr=stderr, file=file, width=PIPE_WIDTH, **options)
+    piped = not (hasattr(stream, "isatty") and stream.isatty()) and "COLUMNS" not in os.environ
+    width = PIPE_WIDTH if piped and not _in_jupyter() else None
+    return Console(stderr=stderr, file=file, width=width, **options)
+
+
+def _in_jupyter() -> bool:
+    """Rich's own test (a notebook renders its HTML at the cell's width)."""
+    from rich.console import _is_jupyter
+
+    return _is_jupyter()
 
 
 def command_group(help: str) -> typer.Typer:

@@ -4,7 +4,6 @@ detected, and exactly-once output when the job is killed with -9 in the middle o
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -31,7 +30,13 @@ from transitstream.simulate import RunSummary, SimParams, run
 from transitstream.simulate.summary import Counts
 from transitstream.stream.run import run_job
 from transitstream.stream.session import checkpoint_dir
-from transitstream.stream.sink import checkpoint_id, last_committed
+from transitstream.stream.sink import (
+    NO_CHECKPOINT,
+    checkpoint_id,
+    committed_batch,
+    committed_batches,
+    last_committed,
+)
 from transitstream.topic_reader import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -187,12 +192,7 @@ def test_kill_minus_9_mid_batch_then_restart_is_exactly_once(
         assert result.skipped_replays == 1, "a batch committed before the kill was written again"
     else:  # its open transaction was aborted on restart: the replay writes it, once
         assert result.skipped_replays == 0
-    cid = _checkpoint_id(s, query)
-    markers = Counter(
-        json.loads(r.value)["batch_id"]
-        for r in read_topic(s, s.topics.stream_commits, avro=False)
-        if r.key == query.encode() and json.loads(r.value)["checkpoint"] == cid
-    )
+    markers = Counter(committed_batches(s, query, _checkpoint_id(s, query)))
     assert markers.most_common(1)[0][1] == 1, "a batch committed twice"
     assert sorted(markers) == list(range(max(markers) + 1)), "a batch id never committed"
     assert max(markers) >= killed
@@ -289,7 +289,7 @@ class CommitWatch:
     the job has written it: a first run has none when the watch starts)."""
 
     def __init__(self, s: Settings, query: str) -> None:
-        self.query, self.checkpoint, self.high = query.encode(), checkpoint_dir(s, query), -1
+        self.query, self.checkpoint, self.high = query, checkpoint_dir(s, query), -1
         self.consumer = Consumer(
             s.kafka_config(
                 **{
@@ -301,18 +301,20 @@ class CommitWatch:
             )
         )
         self.consumer.assign([TopicPartition(s.topics.stream_commits, 0, OFFSET_BEGINNING)])
-        self.markers: list[dict[str, Any]] = []
+        self.pending: list[tuple[bytes | None, bytes | None]] = []  # read before the checkpoint
 
     def poll(self, timeout_s: float) -> int:
         """Reads what has arrived (waiting at most `timeout_s` for the first record)."""
         msg = self.consumer.poll(timeout_s)
         while msg is not None:
-            if msg.error() is None and msg.key() == self.query and msg.value():
-                self.markers.append(json.loads(msg.value() or b"{}"))
+            if msg.error() is None:
+                self.pending.append((msg.key(), msg.value()))
             msg = self.consumer.poll(0)
         current = checkpoint_id(self.checkpoint)
-        mine = [int(m["batch_id"]) for m in self.markers if m.get("checkpoint") == current]
-        self.high = max([self.high, *mine])
+        if current != NO_CHECKPOINT:  # the job has written it: markers can be told apart
+            found = (committed_batch(k, v, self.query, current) for k, v in self.pending)
+            self.high = max(self.high, *found, -1)
+            self.pending.clear()
         return self.high
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from transitstream.config import load_settings
 from transitstream.serve import poller
 from transitstream.serve.cache import ReadCache, stop_tag, vehicle_tag
 from transitstream.serve.fanout import Filter, Hub
-from transitstream.serve.poller import RevisionWindow, Seen
+from transitstream.serve.window import RevisionWindow, Seen
 
 
 def test_scan_starts_back_by_the_overlap() -> None:

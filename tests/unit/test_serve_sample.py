@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from transitstream.project.tables import ANOMALIES, ETAS, VEHICLES
+from transitstream.project.tables import ANOMALIES, VEHICLES
 from transitstream.serve.sample import _anomaly, _eta, _folded, _vehicle
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -43,4 +43,3 @@ def test_anomaly_times_are_derived_as_the_projector_does() -> None:
         _anomaly,
     )  # fmt: skip
     assert reopened[0][ANOMALIES.index("state")] == "closed"  # a closed anomaly never reopens
-    assert len(_folded(ETAS, [], _eta)) == 0

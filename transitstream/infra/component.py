@@ -57,6 +57,38 @@ class Component:
         )
 
 
+def _http_process(
+    name: str,
+    title: str,
+    args: Callable[[Settings], list[str]],
+    address: Callable[[Settings], tuple[str, int]],
+    setting: str,
+    ready_path: str,
+    endpoint_path: str,
+) -> Component:
+    """A Python process of ours (`python <args>`) that listens on `address`, ready when
+    GET <ready_path> answers 200. Its arguments name its port, which makes the marker unique to
+    one stack."""
+
+    def url(s: Settings) -> str:
+        host, port = address(s)
+        return f"http://{host}:{port}"
+
+    def ready(s: Settings) -> bool:
+        return httpx.get(f"{url(s)}{ready_path}", timeout=3).status_code == 200
+
+    return Component(
+        name=name,
+        title=lambda s: title,
+        marker=lambda s: " ".join(args(s)[1:]),
+        ports=lambda s: [Port(*address(s), setting)],
+        prepare=lambda s: None,
+        launch=lambda s: Launch(argv=[sys.executable, *args(s)], env=to_env(s)),
+        ready=ready,
+        endpoint=lambda s: f"{url(s)}{endpoint_path}",
+    )
+
+
 def http_service(
     name: str,
     title: str,
@@ -65,32 +97,13 @@ def http_service(
     setting: str,
     ready_path: str,
 ) -> Component:
-    """A FastAPI service of ours run as `python -m <module> --host H --port P`, ready when
-    GET <ready_path> answers 200. The host and port in its command line make the marker unique
-    to one stack."""
+    """A FastAPI service of ours run as `python -m <module> --host H --port P`."""
 
-    def url(s: Settings) -> str:
+    def args(s: Settings) -> list[str]:
         host, port = address(s)
-        return f"http://{host}:{port}"
+        return ["-m", module, "--host", host, "--port", str(port)]
 
-    def launch(s: Settings) -> Launch:
-        host, port = address(s)
-        argv = [sys.executable, "-m", module, "--host", host, "--port", str(port)]
-        return Launch(argv=argv, env=to_env(s))
-
-    def ready(s: Settings) -> bool:
-        return httpx.get(f"{url(s)}{ready_path}", timeout=3).status_code == 200
-
-    return Component(
-        name=name,
-        title=lambda s: title,
-        marker=lambda s: "{} --host {} --port {}".format(module, *address(s)),
-        ports=lambda s: [Port(*address(s), setting)],
-        prepare=lambda s: None,
-        launch=launch,
-        ready=ready,
-        endpoint=url,
-    )
+    return _http_process(name, title, args, address, setting, ready_path, "")
 
 
 def cli_job(
@@ -103,29 +116,9 @@ def cli_job(
 ) -> Component:
     """A long-running `transitstream <command> --metrics-port P` (the stream job, the
     projectors): its metrics server is its only port, and answers GET <ready_path> with 200 once
-    the job is really running. The command and port in its command line make the marker unique
-    to one stack."""
+    the job is really running."""
 
-    def url(s: Settings) -> str:
-        host, port = address(s)
-        return f"http://{host}:{port}"
+    def args(s: Settings) -> list[str]:
+        return ["-m", "transitstream.cli", *command, "--metrics-port", str(address(s)[1])]
 
-    def job(s: Settings) -> list[str]:
-        return [*command, "--metrics-port", str(address(s)[1])]
-
-    def launch(s: Settings) -> Launch:
-        return Launch(argv=[sys.executable, "-m", "transitstream.cli", *job(s)], env=to_env(s))
-
-    def ready(s: Settings) -> bool:
-        return httpx.get(f"{url(s)}{ready_path}", timeout=3).status_code == 200
-
-    return Component(
-        name=name,
-        title=lambda s: title,
-        marker=lambda s: " ".join(job(s)),
-        ports=lambda s: [Port(*address(s), setting)],
-        prepare=lambda s: None,
-        launch=launch,
-        ready=ready,
-        endpoint=lambda s: f"{url(s)}/metrics",
-    )
+    return _http_process(name, title, args, address, setting, ready_path, "/metrics")

@@ -19,13 +19,7 @@ from transitstream.config import Settings
 from transitstream.errors import InfraError
 from transitstream.project.batch import DeadLetter
 from transitstream.project.tables import Table
-from transitstream.wire import (
-    HEADER_SIZE,
-    MAGIC_BYTE,
-    UndecodableRecord,
-    parse_header,
-    parse_schema,
-)
+from transitstream.wire import UndecodableRecord, WireFormatError, parse_header, parse_schema
 
 
 def consumer(settings: Settings, group: str, static: bool = True, **extra: Any) -> Consumer:
@@ -101,14 +95,16 @@ class Decoder:
         return self.parsed[schema_id]
 
     def __call__(self, raw: bytes, ctx: SerializationContext) -> Any:
-        if len(raw) > HEADER_SIZE and raw[0] == MAGIC_BYTE:
-            parsed = self._schema(parse_header(raw))
-            if parsed is not None:
-                done = wire.decode(raw, lambda _id: parsed)
-                if done.error is not None:
-                    raise UndecodableRecord(done.error)
-                return done.record
-        return self.fallback(raw, ctx)
+        try:
+            plain = self._schema(parse_header(raw)) is not None
+        except WireFormatError:
+            plain = False
+        if not plain:
+            return self.fallback(raw, ctx)
+        done = wire.decode(raw, self._schema)  # the schema is cached by now
+        if done.error is not None:
+            raise UndecodableRecord(done.error)
+        return done.record
 
 
 def decode(deserializer: Decoder, msg: Message, table: Table) -> tuple[Any, DeadLetter | None]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from transitstream.serve.encode import Template, scalars
 from transitstream.serve.models import Anomaly, EtaResponse, StopRef, Vehicle, VehicleDetail
-from transitstream.serve.queries import Row, arrival_model
+from transitstream.serve.queries import Row, arrival_model, stale_by
 from transitstream.serve.reference import Reference
 
 ARRIVAL_SLOTS = ("seconds_away", "prediction_age_s")
@@ -44,7 +44,6 @@ class Board:
     head: Template
     rows: tuple[BoardRow, ...]
     limit: int  # the limit it was read with
-    full: bool  # as many rows as the limit: more may wait behind them in Postgres
 
     @classmethod
     def build(
@@ -70,7 +69,12 @@ class Board:
                 )
             )
         head = Template(EtaResponse(stop=stop, generated_at=now, arrivals=[]), BOARD_SLOTS)
-        return cls(head, tuple(held), limit, len(held) >= limit)
+        return cls(head, tuple(held), limit)
+
+    @property
+    def full(self) -> bool:
+        """As many rows as it was read with: more may wait behind them in Postgres."""
+        return len(self.rows) >= self.limit
 
     def render(self, now: datetime, limit: int) -> bytes | None:
         """The `EtaResponse` JSON at `now` with at most `limit` arrivals, or None if only
@@ -106,8 +110,7 @@ class VehicleAnswer:
         return cls(template, utc(row["event_time"]), bool(row["stale"]), stale_after_s)
 
     def render(self, now: datetime) -> bytes:
-        """The `VehicleDetail` JSON at `now` (the same rule as `queries.is_stale`)."""
+        """The `VehicleDetail` JSON at `now`."""
         age = (now - self.event_time).total_seconds()
-        return self.template.render(
-            scalars([round(age, 1), self.flagged or age > self.stale_after_s])
-        )
+        stale = stale_by(self.flagged, age, self.stale_after_s)
+        return self.template.render(scalars([round(age, 1), stale]))

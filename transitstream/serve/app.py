@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.reference = await asyncio.to_thread(
+        reference = await asyncio.to_thread(
             load_reference, settings.gtfs_path, settings.api.shape_tolerance_m
         )
         # the GTFS reference is ~160k objects that live as long as the process: a full garbage
@@ -94,11 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         pool = make_pool(settings)
         await pool.open(wait=False)
-        app.state.pool = pool
         app.state.hub = Hub(settings.api.ws_queue)
         cache = ReadCache(settings.api.cache_entries, settings.api.cache_ttl_s)
-        app.state.serving = Serving(settings, pool, app.state.reference, cache)
-        poller = Poller(pool, app.state.hub, settings, app.state.reference, cache)
+        app.state.serving = Serving(settings, pool, reference, cache)
+        poller = Poller(pool, app.state.hub, settings, reference, cache)
         task = asyncio.create_task(poller.run(), name="read-model-poller")
         try:
             yield
@@ -127,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         start = time.perf_counter()
         ok = True
         try:
-            async with app.state.pool.connection(timeout=2) as conn:
+            async with app.state.serving.pool.connection(timeout=2) as conn:
                 await conn.execute("SELECT 1 FROM vehicle_state LIMIT 1")
             postgres = "ok"
         except Exception as exc:
@@ -139,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = Health(
             status="ok" if ok else "degraded",
             postgres=postgres,
-            gtfs=f"{len(app.state.reference.feed.stops)} stops",
+            gtfs=f"{len(app.state.serving.reference.feed.stops)} stops",
             websocket_clients=len(app.state.hub.clients),
             checked_in_ms=round((time.perf_counter() - start) * 1000, 1),
             worker_pid=os.getpid(),

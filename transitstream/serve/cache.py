@@ -59,6 +59,11 @@ class ReadCache:
     def live(self) -> bool:
         return self.scanned_ok and self.listening
 
+    @property
+    def answering(self) -> bool:
+        """Live, and no NOTIFY waits for a scan (the module's rule)."""
+        return self.live and self.notified <= self.covered
+
     def get(self, key: Hashable) -> Any | None:
         """The entry for `key` if the cache may answer now (see the module's rule), else None;
         counted in serve_cache_requests_total."""
@@ -70,7 +75,7 @@ class ReadCache:
         """Count one request in serve_cache_requests_total: a hit, a miss, or a bypass (the
         cache may not answer now). For a caller that `lookup`s and may still find the entry
         unusable (a board that only Postgres can complete is a miss, not a hit)."""
-        if not self.live or self.notified > self.covered:
+        if not self.answering:
             BYPASS.inc()
         else:
             (HIT if hit else MISS).inc()
@@ -78,7 +83,7 @@ class ReadCache:
     def lookup(self, key: Hashable) -> Any | None:
         """`get` without counting (the fast path counts only its hits: a miss goes on to the
         route, which asks again)."""
-        if not self.live or self.notified > self.covered:
+        if not self.answering:
             return None
         found = self.entries.get(key)
         if found is None:
@@ -163,6 +168,16 @@ class ReadCache:
     def clear(self) -> None:
         self.entries.clear()
         self.by_tag.clear()
+
+
+def eta_key(stop_id: str, route_id: str | None) -> Hashable:
+    """The entry of one stop's board (per route filter): the route and the fast path both ask
+    by it, so a request the route stored is one the fast path finds."""
+    return ("eta", stop_id, route_id)
+
+
+def vehicle_key(vehicle_id: str) -> Hashable:
+    return ("vehicle", vehicle_id)
 
 
 def stop_tag(stop_id: str) -> str:

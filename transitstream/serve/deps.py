@@ -35,11 +35,11 @@ async def _settings(request: Request) -> Settings:
 
 
 async def _pool(request: Request) -> AsyncConnectionPool:
-    return request.app.state.pool
+    return request.app.state.serving.pool
 
 
 async def _reference(request: Request) -> Reference:
-    return request.app.state.reference
+    return request.app.state.serving.reference
 
 
 async def _serving(request: Request) -> Serving:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from transitstream.serve import metrics
-from transitstream.serve.cache import HIT
+from transitstream.serve.cache import HIT, eta_key, vehicle_key
 
 ETA_PARAMS = frozenset({"stop_id", "route_id", "limit"})
 DIGITS = re.compile(r"[1-9][0-9]{0,5}")
@@ -52,11 +52,11 @@ def cache_key(
         stop_id = params.get("stop_id")
         if not stop_id:
             return None
-        return ("eta", stop_id, params.get("route_id")), int(limit) if limit else default_limit
+        return eta_key(stop_id, params.get("route_id")), int(limit) if limit else default_limit
     if path.startswith(VEHICLES):
         vehicle_id = path[len(VEHICLES) :]
         if vehicle_id and "/" not in vehicle_id:
-            return ("vehicle", vehicle_id), None
+            return vehicle_key(vehicle_id), None
     return None
 
 

@@ -40,8 +40,6 @@ from transitstream.serve.queries import (
 from transitstream.serve.reference import Reference
 from transitstream.serve.window import RevisionWindow, Seen, SeenSets
 
-__all__ = ["Poller", "RevisionWindow", "Seen", "SeenSets", "boards", "snapshot"]
-
 log = logging.getLogger(__name__)
 
 MIN_GAP_S = 0.02  # between two scans, however many NOTIFYs arrive
@@ -227,11 +225,10 @@ class Poller:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres away: the interval polls go on meanwhile
-                self.cache.set_listening(False)  # before the pause: NOTIFYs go unnoticed now
                 log.info("LISTEN %s failed (%s); polling every interval meanwhile", channel, exc)
-                await asyncio.sleep(self.settings.api.push_interval_s * 4)
             finally:
-                self.cache.set_listening(False)  # commits from here on may go unnoticed
+                self.cache.set_listening(False)  # before the pause: NOTIFYs go unnoticed now
+            await asyncio.sleep(self.settings.api.push_interval_s * 4)
 
     async def run(self) -> None:
         """Until cancelled; a failed poll (Postgres down) is logged and retried next tick."""

@@ -139,9 +139,13 @@ def sql_text(field: str, value: str) -> str:
 
 
 def is_stale(row: Row, now: datetime, stale_after_s: float) -> bool:
+    return stale_by(bool(row["stale"]), (now - row["event_time"]).total_seconds(), stale_after_s)
+
+
+def stale_by(flagged: bool, age_s: float, stale_after_s: float) -> bool:
     """The projector's flag, or silence: a vehicle whose last fix is old is stale whatever the
     flag says (the projector only flags what it sees, and a silent vehicle sends nothing)."""
-    return bool(row["stale"]) or (now - row["event_time"]).total_seconds() > stale_after_s
+    return flagged or age_s > stale_after_s
 
 
 def vehicle_model(row: Row, now: datetime, stale_after_s: float, ref: Reference) -> Vehicle:

@@ -21,17 +21,22 @@ from psycopg import sql
 
 from transitstream.config import Settings
 from transitstream.db.migrate import connect
-from transitstream.project.tables import ANOMALIES, ETAS, VEHICLES, Table, anomaly_row
+from transitstream.project.batch import Batch
+from transitstream.project.tables import (
+    ANOMALIES,
+    ANOMALY_COLUMNS,
+    ETAS,
+    VEHICLES,
+    Table,
+    anomaly_row,
+)
 from transitstream.project.writer import write_batch
 
 Row = dict[str, Any]
 
 VEHICLE_DEFAULTS: Row = {c: None for c in VEHICLES.columns}
 ETA_DEFAULTS: Row = {c: None for c in ETAS.columns} | {"horizon_s": 0, "model": "sample"}
-ANOMALY_FIELDS = (
-    "anomaly_id", "kind", "state", "severity", "vehicle_id", "trip_id", "route_id", "event_time",
-    "lat", "lon", "evidence",
-)  # fmt: skip
+ANOMALY_FIELDS = tuple(c for c in ANOMALY_COLUMNS if c not in ("opened_at", "closed_at"))
 ANOMALY_DEFAULTS: Row = {c: None for c in ANOMALY_FIELDS} | {"severity": "warning", "evidence": {}}
 
 
@@ -68,13 +73,12 @@ def _anomaly(row: Row) -> tuple[Any, ...]:
 def _folded(
     table: Table, rows: Iterable[Row], to_row: Callable[[Row], tuple[Any, ...]]
 ) -> list[tuple[Any, ...]]:
-    """One row per key, combined with the table's merge rule, as a projector's batch is (an
-    upsert cannot touch one row twice in one statement)."""
-    out: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for row in map(to_row, rows):
-        key = table.key_of(row)
-        out[key] = table.merge(out[key], row) if key in out else row
-    return list(out.values())
+    """One row per key, combined with the table's merge rule: a projector's `Batch` (an upsert
+    cannot touch one row twice in one statement)."""
+    batch = Batch()
+    for row in rows:
+        batch.add_row(table, to_row(row))
+    return list(batch.rows.get(table.name, {}).values())
 
 
 def write_rows(

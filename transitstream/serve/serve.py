@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import gc
+from pathlib import Path
 
 from transitstream.config import get_settings
-from transitstream.gtfs import load_feed
+from transitstream.gtfs.reader import FeedSource
 from transitstream.infra import uvicorn_service
 from transitstream.serve.app import create_app
 
@@ -22,9 +22,10 @@ def serve(
     workers = workers or settings.api.workers
     if workers > 1:
         # each worker loads the feed in its lifespan, where a failure is a traceback per worker:
-        # the usual misconfiguration (no feed at TRANSITSTREAM_GTFS_PATH) is one line here
-        load_feed(settings.gtfs_path, use_cache=False)
-        gc.collect()
+        # the usual misconfiguration (no feed at TRANSITSTREAM_GTFS_PATH) is one line here,
+        # found by opening the feed (not parsing it: every worker does that anyway)
+        with FeedSource(Path(settings.gtfs_path)):
+            pass
     uvicorn_service.serve_app(
         create_app,
         lambda s: s.api,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import signal
 import time
 from datetime import date
@@ -213,15 +212,6 @@ def feed_warning(feed: Path, stack_feed: Path) -> str:
         f"read Settings.gtfs_path ({stack_feed}): set TRANSITSTREAM_GTFS_PATH={feed} for the "
         "whole stack"
     )
-
-
-def _unwrap(doc: str) -> str:
-    """Typer's rich help keeps single line breaks; a docstring's are only source wrapping."""
-    paragraphs = inspect.cleandoc(doc).split("\n\n")
-    return "\n\n".join(" ".join(p.split("\n")) for p in paragraphs)
-
-
-simulate.__doc__ = _unwrap(simulate.__doc__ or "")
 
 
 def _dry_run(params: SimParams, console: Console, settings: Settings) -> None:

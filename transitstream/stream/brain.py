@@ -51,7 +51,6 @@ class RouteBrain:
 
     def __init__(self, catalog: Catalog, settings: PredictSettings) -> None:
         self.predictor = Predictor(catalog, settings)
-        self.catalog = catalog
         self.opened: dict[str, int] = {}  # "vehicle|kind" -> event time it opened
 
     # -- state ---------------------------------------------------------------------------------
@@ -96,8 +95,8 @@ class RouteBrain:
         return out
 
     def _enriched(self, event: Mapping[str, Any], v: VehicleState) -> OutRow:
-        plan = self.catalog.plan(v.trip_id)
-        route = self.catalog.feed.routes.get(v.route_id)
+        plan = self.predictor.catalog.plan(v.trip_id)
+        route = self.predictor.catalog.feed.routes.get(v.route_id)
         route_name = event.get("route_name") or (route.name if route else None)
         nxt = plan is not None and v.next_stop < len(plan.stop_ids)
         value = {

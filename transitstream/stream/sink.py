@@ -25,6 +25,7 @@ from transitstream.errors import TransitStreamError
 from transitstream.topic_reader import read_topic
 
 log = logging.getLogger(__name__)
+NO_CHECKPOINT = "no-checkpoint"  # the id of a query that has not started yet
 
 
 @dataclass(frozen=True)
@@ -40,21 +41,30 @@ def checkpoint_id(checkpoint_dir: Path) -> str:
     try:
         return str(json.loads((checkpoint_dir / "metadata").read_text())["id"])
     except (FileNotFoundError, KeyError, ValueError):
-        return "no-checkpoint"
+        return NO_CHECKPOINT
+
+
+def committed_batch(key: bytes | None, value: bytes | None, query: str, checkpoint: str) -> int:
+    """The batch_id a commits-topic record marks for `query` under `checkpoint`, else -1."""
+    if key != query.encode() or not value:
+        return -1
+    marker = json.loads(value)
+    return int(marker["batch_id"]) if marker.get("checkpoint") == checkpoint else -1
+
+
+def committed_batches(
+    settings: Settings, query: str, checkpoint: str, timeout_s: float = 30.0
+) -> list[int]:
+    """Every batch_id committed for `query` under `checkpoint`, in log order; read from the
+    commits topic as a read_committed consumer sees it (so an aborted batch does not count)."""
+    records = read_topic(settings, settings.topics.stream_commits, avro=False, timeout_s=timeout_s)
+    found = (committed_batch(r.key, r.value, query, checkpoint) for r in records)
+    return [b for b in found if b >= 0]
 
 
 def last_committed(settings: Settings, query: str, checkpoint: str, timeout_s: float = 30.0) -> int:
-    """The highest batch_id committed for `query` under `checkpoint`, or -1; read from the
-    commits topic as a read_committed consumer sees it (so an aborted batch does not count)."""
-    best = -1
-    for record in read_topic(
-        settings, settings.topics.stream_commits, avro=False, timeout_s=timeout_s
-    ):
-        if record.key == query.encode() and record.value is not None:
-            marker = json.loads(record.value)
-            if marker.get("checkpoint") == checkpoint:
-                best = max(best, int(marker["batch_id"]))
-    return best
+    """The highest batch_id committed for `query` under `checkpoint`, or -1."""
+    return max(committed_batches(settings, query, checkpoint, timeout_s), default=-1)
 
 
 class ExactlyOnceSink:

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from transitstream.serve.answers import Board
-from transitstream.serve.cache import stop_tag, vehicle_tag
+from transitstream.serve.cache import eta_key, stop_tag, vehicle_tag
 from transitstream.serve.db import fetch
 from transitstream.serve.deps import ServingDep
 from transitstream.serve.errors import ERROR_RESPONSES, ApiError, not_found
@@ -49,7 +49,7 @@ async def eta(
     limit = limit or api.eta_limit
     # one board per stop and route, whatever the limit (each request takes its first `limit`
     # rows): the cache holds at most the stop's real arrivals, not one copy per limit asked
-    key = ("eta", stop_id, route_id)
+    key = eta_key(stop_id, route_id)
     now = datetime.now(UTC)
     board: Board | None = cache.lookup(key)
     body = board.render(now, limit) if board is not None else None

@@ -62,7 +62,8 @@ async def _send_delta(ws: WebSocket, delta: Delta, timeout: float) -> None:
 
 async def _sender(ws: WebSocket, client: Client) -> None:
     app = ws.app
-    settings, pool, ref = app.state.settings, app.state.pool, app.state.reference
+    serving = app.state.serving
+    settings, pool, ref = serving.settings, serving.pool, serving.reference
     heartbeat, timeout = settings.api.ws_heartbeat_s, settings.api.ws_send_timeout_s
     outbox = client.outbox
     loop = asyncio.get_running_loop()
@@ -108,7 +109,7 @@ async def _receiver(ws: WebSocket, client: Client) -> None:
 
 async def _check_stops(ws: WebSocket, f: Filter) -> None:
     """Say so when a stop is not in GTFS: its board would stay empty forever, silently."""
-    unknown = sorted(s for s in f.stops if s not in ws.app.state.reference.feed.stops)
+    unknown = sorted(s for s in f.stops if s not in ws.app.state.serving.reference.feed.stops)
     if unknown:
         problem = {"code": "not_found", "message": f"stop(s) {', '.join(unknown)} not in the "
                    "GTFS feed: pick stop_ids from GET /stops"}  # fmt: skip

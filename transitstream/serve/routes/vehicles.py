@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from transitstream.serve.answers import VehicleAnswer
-from transitstream.serve.cache import vehicle_tag
+from transitstream.serve.cache import vehicle_key, vehicle_tag
 from transitstream.serve.db import fetch
 from transitstream.serve.deps import NowDep, PoolDep, ReferenceDep, ServingDep, SettingsDep
 from transitstream.serve.errors import ERROR_RESPONSES, ApiError, not_found
@@ -65,7 +65,7 @@ async def get_vehicle(vehicle_id: str, serving: ServingDep) -> Response:
     `age_s` and `stale` are derived for this request's instant either way."""
     vehicle_id = sql_text("vehicle_id", vehicle_id)
     cache, now = serving.cache, datetime.now(UTC)
-    key = ("vehicle", vehicle_id)
+    key = vehicle_key(vehicle_id)
     answer: VehicleAnswer | None = cache.get(key)
     if answer is None:
         started = cache.begin()
