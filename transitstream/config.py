@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transitstream.errors import ConfigError
@@ -321,6 +321,15 @@ class PredictSettings(BaseModel):
     pace_tau_s: float = Field(1200.0, gt=0, description="a vehicle's pace fades over this horizon")
     min_layover_s: float = Field(60.0, ge=0, description="least recovery at a terminal")
     baseline_min_speed_ms: float = Field(3.0, gt=0, description="speed floor of the baseline")
+    eta_change_min_s: float = Field(
+        20.0, ge=0, description="the stream job republishes an ETA that moved this much"
+    )
+    eta_change_ratio: float = Field(
+        0.1, ge=0, description="or this share of its horizon, if more (both 0: every fix)"
+    )
+    eta_refresh_s: float = Field(
+        120.0, gt=0, description="and an unchanged one this often (below api.eta_max_age_s)"
+    )
 
 
 class Settings(BaseSettings):
@@ -354,6 +363,18 @@ class Settings(BaseSettings):
     simulate: SimulateSettings = SimulateSettings()
     predict: PredictSettings = PredictSettings()
     spark: SparkSettings = SparkSettings()
+
+    @model_validator(mode="after")
+    def _etas_outlive_their_refresh(self) -> Settings:
+        """The read API hides a prediction older than `eta_max_age_s`, and the stream job
+        republishes an unchanged one only every `eta_refresh_s`: a refresh as slow as that
+        would empty the boards of buses whose ETAs hold steady."""
+        if self.predict.eta_refresh_s >= self.api.eta_max_age_s:
+            raise ValueError(
+                f"TRANSITSTREAM_PREDICT__ETA_REFRESH_S ({self.predict.eta_refresh_s:g}) must be "
+                f"below TRANSITSTREAM_API__ETA_MAX_AGE_S ({self.api.eta_max_age_s:g})"
+            )
+        return self
 
     def model_post_init(self, __context: Any) -> None:
         root = project_root()
@@ -391,6 +412,9 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
+            if not loc:  # a rule across settings: its message names them
+                problems.append(err["msg"])
+                continue
             var = ENV_PREFIX + "__".join(loc).upper()
             problems.append(f"{var}={err.get('input')!r}: {err['msg']}")
         raise ConfigError(

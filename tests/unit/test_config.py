@@ -49,6 +49,15 @@ def test_malformed_value_is_reported_by_name(
     assert f"{var}={value!r}" in str(err.value)
 
 
+def test_etas_are_republished_before_the_api_hides_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged ETA is sent again every `eta_refresh_s`; the API hides older ones."""
+    s = load_settings()
+    assert s.predict.eta_refresh_s < s.api.eta_max_age_s
+    monkeypatch.setenv("TRANSITSTREAM_PREDICT__ETA_REFRESH_S", str(s.api.eta_max_age_s))
+    with pytest.raises(ConfigError, match="TRANSITSTREAM_PREDICT__ETA_REFRESH_S"):
+        load_settings()
+
+
 def test_relative_folders_resolve_against_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSITSTREAM_STATE_DIR", "somewhere/state")
     s = load_settings()

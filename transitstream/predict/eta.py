@@ -44,6 +44,29 @@ def predict_arrivals(
     plan: TripPlan, v: VehicleState, segments: SegmentState, now_ms: int, s: PredictSettings
 ) -> list[Prediction]:
     """One prediction per stop not yet reached (`v.next_stop` on), in stop order."""
+    return as_predictions(plan, v, arrival_times(plan, v, segments, now_ms, s), now_ms)
+
+
+def as_predictions(
+    plan: TripPlan, v: VehicleState, times: list[float], now_ms: int
+) -> list[Prediction]:
+    """`arrival_times`' numbers as `Prediction` records."""
+    k0 = first_predicted(v)
+    return [make_prediction(plan, v, k0 + i, t, now_ms, "model") for i, t in enumerate(times)]
+
+
+def first_predicted(v: VehicleState) -> int:
+    """The stop `arrival_times` starts at: the first not yet reached, but never the trip's first
+    stop (the bus is there already, or has left it)."""
+    return max(v.next_stop, 1)
+
+
+def arrival_times(
+    plan: TripPlan, v: VehicleState, segments: SegmentState, now_ms: int, s: PredictSettings
+) -> list[float]:
+    """Predicted arrival (epoch seconds) at each stop ahead: item i is stop
+    `first_predicted(v) + i`. Bare numbers, so a caller that publishes only some of them (the
+    stream job, see `stream.publish`) builds no record for the others."""
     n = len(plan.stop_ids)
     k0 = v.next_stop
     if k0 >= n:
@@ -52,7 +75,7 @@ def predict_arrivals(
     day = v.day_start_ms / 1000.0
     dev = pace(v, s) - 1.0
     tau = s.pace_tau_s
-    times: list[tuple[int, float]] = []
+    times: list[float] = []
     first = 0 if not v.departed or k0 == 0 else k0 - 1
     seg = segment_times(segments, plan, first, s)  # seg[i] is segment first + i
     dep, tp = plan.dep_s, plan.timepoint
@@ -66,7 +89,7 @@ def predict_arrivals(
         if tp[r] and v.dist_m - plan.dist_m[r] <= s.stop_radius_m:
             start = max(now, day + dep[r])  # holding at the timepoint it is at
         t = start + seg[0] * (1.0 + dev) * frac
-        times.append((k0, t))
+        times.append(t)
         j = k0
         if tp[j] and j < n - 1:
             t = max(t, day + dep[j])
@@ -74,10 +97,10 @@ def predict_arrivals(
         t += seg[j - first] * (1.0 + dev * math.exp((now - t) / tau))
         j += 1
         if j >= k0:
-            times.append((j, t))
+            times.append(t)
         if tp[j] and j < n - 1:
             t = max(t, day + dep[j])
-    return [make_prediction(plan, v, k, t, now_ms, "model") for k, t in times]
+    return times
 
 
 def make_prediction(

@@ -33,11 +33,13 @@ class Predictor:
         *,
         baselines: bool = False,
         learning: bool = True,
+        records: bool = True,
     ) -> None:
         self.catalog = catalog
         self.settings = settings or PredictSettings()
         self.baselines = baselines
         self.learning = learning
+        self.records = records  # Prediction records per fix; False: arrival times only
         self.vehicles: dict[str, VehicleState] = {}
         self.segments = SegmentState()
         self.bunching = BunchingState()
@@ -51,6 +53,7 @@ class Predictor:
             self.catalog,
             self.settings,
             baselines=self.baselines,
+            records=self.records,
         )
         self.vehicles[vid] = v
         if self.learning:

@@ -21,11 +21,13 @@ from transitstream.predict import (
     AnomalyEvent,
     BunchingState,
     Catalog,
-    Prediction,
     Predictor,
     SegmentState,
+    TripPlan,
     VehicleState,
 )
+from transitstream.predict.eta import first_predicted
+from transitstream.stream.publish import Sent, to_publish
 
 ENRICHED, ETA, ANOMALY = "enriched", "eta", "anomaly"
 KINDS = (ENRICHED, ETA, ANOMALY)
@@ -47,11 +49,13 @@ def anomaly_id(vehicle_id: str, kind: str, opened_ms: int) -> str:
 
 class RouteBrain:
     """A route's `Predictor` (vehicles, learned segments, bunching), plus what the output records
-    need (when each open anomaly opened), as one JSON value in Spark's state store."""
+    need (when each open anomaly opened, which ETAs were published: `publish`), as one JSON
+    value in Spark's state store."""
 
     def __init__(self, catalog: Catalog, settings: PredictSettings) -> None:
-        self.predictor = Predictor(catalog, settings)
+        self.predictor = Predictor(catalog, settings, records=False)  # ETAs: see `publish`
         self.opened: dict[str, int] = {}  # "vehicle|kind" -> event time it opened
+        self.sent: dict[str, Sent] = {}  # vehicle -> the ETAs last published for its trip
 
     # -- state ---------------------------------------------------------------------------------
     def to_json(self) -> str:
@@ -62,6 +66,7 @@ class RouteBrain:
                 "segments": p.segments.to_dict(),
                 "bunching": p.bunching.open,
                 "opened": self.opened,
+                "sent": {k: m.to_list() for k, m in self.sent.items()},
             },
             separators=(",", ":"),
         )
@@ -76,6 +81,7 @@ class RouteBrain:
             p.segments = SegmentState.from_dict(data["segments"])
             p.bunching = BunchingState(data["bunching"])
             brain.opened = data["opened"]
+            brain.sent = {k: Sent.from_list(m) for k, m in data.get("sent", {}).items()}
         return brain
 
     # -- processing ----------------------------------------------------------------------------
@@ -86,8 +92,9 @@ class RouteBrain:
         for event in events:
             res = self.predictor.process(event)
             if res.match is not None:
-                out.append(self._enriched(event, self.predictor.vehicles[str(event["vehicle_id"])]))
-            out += [self._eta(p) for p in res.predictions]
+                v = self.predictor.vehicles[str(event["vehicle_id"])]
+                out.append(self._enriched(event, v))
+                out += self._etas(v, res.arrival_s)
             out += [self._anomaly(a, event) for a in res.anomalies]
             last_ts = max(last_ts, int(event["ts"]))
         if last_ts:
@@ -118,20 +125,23 @@ class RouteBrain:
         }
         return OutRow(ENRICHED, v.vehicle_id, value)
 
-    def _eta(self, p: Prediction) -> OutRow:
-        value = {
-            "stop_id": p.stop_id,
-            "stop_sequence": p.stop_sequence,
-            "vehicle_id": p.vehicle_id,
-            "trip_id": p.trip_id,
-            "route_id": p.route_id,
-            "predicted_time": p.predicted_time,
-            "prediction_time": p.prediction_time,
-            "horizon_s": round(p.horizon_s),
-            "scheduled_time": p.scheduled_time or None,
-            "model": "segments-v1",
-        }
-        return OutRow(ETA, p.stop_id, value)
+    def _etas(self, v: VehicleState, arrival_s: list[float]) -> list[OutRow]:
+        """The records of this fix's predictions that `publish` says to send, built straight
+        from the plan (no `Prediction` for the ones it holds back)."""
+        plan = self.predictor.catalog.plan(v.trip_id)
+        if plan is None:
+            return []
+        now = v.ts_ms
+        sent, due = to_publish(
+            self.sent.get(v.vehicle_id),
+            plan.trip_id,
+            first_predicted(v),
+            arrival_s,
+            now,
+            self.predictor.settings,
+        )
+        self.sent[v.vehicle_id] = sent
+        return [_eta_row(plan, v, k, predicted, now) for k, predicted in due]
 
     def _anomaly(self, a: AnomalyEvent, event: Mapping[str, Any] | None) -> OutRow:
         slot = f"{a.vehicle_id}|{a.kind}"
@@ -156,6 +166,24 @@ class RouteBrain:
             "evidence": {k: str(v) for k, v in a.evidence.items()},
         }
         return OutRow(ANOMALY, a.vehicle_id, value)
+
+
+def _eta_row(plan: TripPlan, v: VehicleState, k: int, predicted: int, now: int) -> OutRow:
+    """A `stop.eta.v1` value; the same fields as `predict.eta.make_prediction` gives."""
+    stop_id = plan.stop_ids[k]
+    value = {
+        "stop_id": stop_id,
+        "stop_sequence": plan.stop_sequences[k],
+        "vehicle_id": v.vehicle_id,
+        "trip_id": plan.trip_id,
+        "route_id": plan.route_id,
+        "predicted_time": predicted,
+        "prediction_time": now,
+        "horizon_s": round((predicted - now) / 1000.0),
+        "scheduled_time": v.day_start_ms + plan.arr_s[k] * 1000 or None,
+        "model": "segments-v1",
+    }
+    return OutRow(ETA, stop_id, value)
 
 
 def _opt_float(value: Any) -> float | None:
