@@ -1,6 +1,7 @@
 """The stream job on real Kafka and Spark, on a stack of its own (fresh topics, so every record
-can be accounted for): ETAs for the stops ahead of every active vehicle, every injected anomaly
-detected, and exactly-once output when the job is killed with -9 in the middle of its work."""
+can be accounted for): a recent ETA for each stop ahead of every active vehicle, every injected
+anomaly detected, and exactly-once output when the job is killed with -9 in the middle of its
+work."""
 
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ from tests.isolated import isolated_stack
 from transitstream.config import Settings, to_env
 from transitstream.evaluate.job_output import score_job_output
 from transitstream.gtfs import load_feed
-from transitstream.predict import Catalog, Predictor
+from transitstream.predict import Catalog, Prediction, Predictor, StepResult
 from transitstream.simulate import RunSummary, SimParams, run
 from transitstream.simulate.summary import Counts
+from transitstream.stream.publish import tolerance_ms
 from transitstream.stream.run import run_job
 from transitstream.stream.session import checkpoint_dir
 from transitstream.stream.sink import (
@@ -40,6 +42,8 @@ from transitstream.stream.sink import (
 from transitstream.topic_reader import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 KIND_OF = {"detour": "off_route", "stall": "stalled", "jump": "jump"}
 YESTERDAY_EVENING = (datetime.now(UTC) - timedelta(days=1)).replace(
@@ -72,7 +76,8 @@ def values(settings: Settings, topic: str) -> list[dict[str, Any]]:
 
 
 def ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
+    """Epoch ms, exactly (a float's `timestamp() * 1000` can land a millisecond short)."""
+    return (t - EPOCH) // timedelta(milliseconds=1)
 
 
 def test_etas_and_anomalies_from_a_simulated_run(own_stack: Settings, fleet: RunSummary) -> None:
@@ -85,25 +90,37 @@ def test_etas_and_anomalies_from_a_simulated_run(own_stack: Settings, fleet: Run
     assert Counter(e["event_id"] for e in enriched).most_common(1)[0][1] == 1
     assert len(enriched) > 0.9 * len(positions)  # all but the skipped (jumps, layover noise)
 
-    # ETAs: each vehicle's last fix on a trip predicts the stops still ahead of it.
-    feed = load_feed(s.gtfs_path)
+    # ETAs, as riders see them (the latest sent for each stop of a vehicle's trip): at each
+    # vehicle's last fix, every stop ahead has one, made within eta_refresh_s, and within the
+    # change tolerance of what that fix predicts (an in-process replay of the same log, in the
+    # job's order: one batch here, sorted by event time).
     etas = values(s, s.topics.eta)
-    last_fix = {}
-    for e in enriched:
-        if e["next_stop_id"] is not None:
-            last_fix[e["vehicle_id"]] = max(
-                last_fix.get(e["vehicle_id"], e), e, key=lambda x: x["event_time"]
-            )
+    assert all(p["predicted_time"] >= p["prediction_time"] for p in etas)
+    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for p in sorted(etas, key=lambda p: p["prediction_time"]):
+        latest[p["vehicle_id"], p["trip_id"], p["stop_sequence"]] = p
+    in_order = sorted(positions, key=lambda p: (p["event_time"], p["event_id"]))
+    last_fix: dict[str, list[Prediction]] = {}
+    predicted = 0
+    for p, res in replay(s, in_order):
+        predicted += len(res.predictions)
+        if res.match is not None and res.match.next_stop_id is not None:
+            last_fix[p["vehicle_id"]] = res.predictions
     assert len(last_fix) >= 5
-    for vehicle, fix in last_fix.items():
-        made = [
-            p for p in etas
-            if p["vehicle_id"] == vehicle and p["prediction_time"] == fix["event_time"]
-        ]  # fmt: skip
-        stops = [st.stop_id for st in feed.stop_times[fix["trip_id"]]]
-        ahead = stops[stops.index(fix["next_stop_id"]) :]
-        assert [p["stop_id"] for p in sorted(made, key=lambda p: p["stop_sequence"])] == ahead
-        assert all(p["predicted_time"] >= p["prediction_time"] for p in made)
+    print(f"ETAs sent: {len(etas)} of {predicted} predictions")
+    assert len(etas) < predicted / 2  # only those that moved materially, or grew old
+    for predictions in last_fix.values():
+        assert predictions
+        for now in predictions:
+            seen = latest.get((now.vehicle_id, now.trip_id, now.stop_sequence))
+            assert seen is not None, f"no ETA sent for {now}"
+            age_ms = now.prediction_time - ms(seen["prediction_time"])
+            assert 0 <= age_ms < s.predict.eta_refresh_s * 1000, (now, seen)
+            moved = abs(ms(seen["predicted_time"]) - now.predicted_time)
+            assert moved == 0 or (
+                age_ms > 0
+                and moved < tolerance_ms(now.predicted_time, now.prediction_time, s.predict)
+            ), (now, seen)
 
     # The job's ETAs, read back from Kafka, beat the timetable on the same predictions: mean
     # error in every band with enough of them. (p90 is printed, not asserted: in a 20-minute
@@ -321,26 +338,29 @@ class CommitWatch:
         self.consumer.close()
 
 
+def replay(
+    s: Settings, positions: list[dict[str, Any]]
+) -> Iterator[tuple[dict[str, Any], StepResult]]:
+    """The log replayed in the order given, in process, with a predictor per route as the job
+    keeps its state per route: each position with what the model made of it."""
+    feed = load_feed(s.gtfs_path)
+    catalog = Catalog(feed)
+    predictors: dict[str, Predictor] = {}
+    for p in positions:
+        route = p["route_id"]
+        if route in feed.routes:
+            predictor = predictors.setdefault(route, Predictor(catalog, s.predict))
+            yield p, predictor.process({**p, "ts": ms(p["event_time"])})
+
+
 def replay_enriched(s: Settings, positions: list[dict[str, Any]]) -> set[str]:
-    """The event ids an uninterrupted run enriches: the log replayed in order, in process, with
-    a predictor per route as the job keeps its state per route.
+    """The event ids an uninterrupted run enriches: `replay` in log order.
 
     Whether a fix is enriched depends only on its own vehicle's earlier fixes on the route (not
     newer, trip unknown, impossible jump), and a vehicle's fixes share a partition, so log order
     is theirs.
     """
-    feed = load_feed(s.gtfs_path)
-    catalog = Catalog(feed)
-    predictors: dict[str, Predictor] = {}
-    out = set()
-    for p in positions:
-        route = p["route_id"]
-        if route not in feed.routes:
-            continue
-        predictor = predictors.setdefault(route, Predictor(catalog, s.predict))
-        if predictor.process({**p, "ts": ms(p["event_time"])}).match is not None:
-            out.add(p["event_id"])
-    return out
+    return {p["event_id"] for p, res in replay(s, positions) if res.match is not None}
 
 
 def _checkpoint_id(s: Settings, query: str) -> str:
