@@ -20,7 +20,7 @@ from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, RouteBrain, anoma
 from transitstream.stream.encode import DLQ, OutputSchema, encode_value
 from transitstream.stream.jobs import dead_letter
 from transitstream.stream.publish import to_publish, tolerance_ms
-from transitstream.wire import parse_schema
+from transitstream.wire import encode, parse_schema
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 ROW_BAD = {
@@ -139,6 +139,7 @@ def test_rows_are_encoded_as_the_confluent_serializer_would_write_them() -> None
         )
         data = encode_value(schema, value)
         assert data[:5] == b"\x00\x00\x00\x00\x2a"  # magic byte, schema id 42
+        assert data == encode(42, parse_schema(text), value)  # times written as plain longs
         decoded = fastavro.schemaless_reader(io.BytesIO(data[5:]), parse_schema(text), None)
         for field in ("predicted_time", "prediction_time", "receive_time"):
             if field in decoded:  # timestamp-millis fields come back as datetimes

@@ -127,15 +127,18 @@ class Polyline:
         for i in range(first_i, last_i + 1):
             dx, dy, l2 = dxs[i], dys[i], len2s[i]
             t = ((px - ax[i]) * dx + (py - ay[i]) * dy) / l2 if l2 > 0.0 else 0.0
-            seg = cum[i + 1] - cum[i]
-            t_lo = (lo_m - cum[i]) / seg if seg > 0.0 and lo_m > cum[i] else 0.0
-            t_hi = (hi_m - cum[i]) / seg if seg > 0.0 and hi_m < cum[i + 1] else 1.0
-            t = t_lo if t < t_lo else t_hi if t > t_hi else t
+            if i in (first_i, last_i):  # only the end segments can stick out of the range
+                seg = cum[i + 1] - cum[i]
+                t_lo = (lo_m - cum[i]) / seg if seg > 0.0 and lo_m > cum[i] else 0.0
+                t_hi = (hi_m - cum[i]) / seg if seg > 0.0 and hi_m < cum[i + 1] else 1.0
+                t = t_lo if t < t_lo else t_hi if t > t_hi else t
+            else:
+                t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
             qx, qy = ax[i] + t * dx - px, ay[i] + t * dy - py
             d2 = qx * qx + qy * qy
             if d2 > limit2:
                 continue
-            off, along = math.sqrt(d2), cum[i] + t * seg
+            off, along = math.sqrt(d2), cum[i] + t * (cum[i + 1] - cum[i])
             if (
                 off < best_off - TIE_M
                 or (prefer_m is None and off < best_off)

@@ -101,16 +101,20 @@ def segment_times(
     """`expected_s` of segments `first` .. last of the plan, in one pass (the ETA's hot loop:
     the same arithmetic, without a call and a route fit per segment)."""
     a, b = route_line(state, plan.route_id, s)
-    stats, w0, cap = state.stats, s.segment_prior_weight, 1.0 / s.segment_alpha
-    keys, arr, dep = plan.segment_keys, plan.arr_s, plan.dep_s
-    out = []
-    for k in range(first, len(keys)):
-        base = a * max(arr[k + 1] - dep[k], 0) + b
-        st = stats.get(keys[k])
+    get, w0, cap = state.stats.get, s.segment_prior_weight, 1.0 / s.segment_alpha
+    out: list[float] = []
+    append = out.append
+    keys = plan.segment_keys
+    for key, arr, dep in zip(
+        keys[first:], plan.arr_s[first + 1 :], plan.dep_s[first:-1], strict=True
+    ):
+        sched = arr - dep
+        base = a * (sched if sched > 0 else 0) + b
+        st = get(key)
         if st is not None:
             n = st.n if st.n < cap else cap
             base += (st.obs_s - (a * st.sched_s + b)) * n / (n + w0)
-        out.append(base if base > 0.0 else 0.0)
+        append(base if base > 0.0 else 0.0)
     return out
 
 

@@ -15,10 +15,27 @@ records; times are epoch milliseconds like the events' `ts`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Evidence = dict[str, float | int | str]
+
+
+def plain(record: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, for JSON: not `asdict`, which deep-copies every value and
+    made writing a route's state (every micro-batch) cost more than reading it. Nested values are
+    shared, not copied: dump the result, do not keep it."""
+    return {f: getattr(record, f) for f in _names(type(record))}
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["open", "close", "instant"]
 
@@ -55,7 +72,7 @@ class VehicleState:
     open: dict[str, dict[str, Any]] = field(default_factory=dict)  # open anomalies by kind
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VehicleState:
@@ -95,7 +112,10 @@ class SegmentState:
     routes: dict[str, RouteStat] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "stats": {k: plain(v) for k, v in self.stats.items()},
+            "routes": {k: plain(v) for k, v in self.routes.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SegmentState:

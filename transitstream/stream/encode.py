@@ -10,6 +10,7 @@ confluent-kafka's AvroSerializer writes (magic byte, schema id, fastavro body), 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,24 @@ _PARSED: dict[str, ParsedSchema] = {}  # per Python worker: parsing a schema cos
 
 
 def encode_value(schema: OutputSchema, value: dict[str, Any]) -> bytes:
+    """`value` as wire-format bytes under the registered schema's id.
+
+    Times are written through the schema with its `timestamp-millis` annotations removed: that
+    logical type is a long on the wire, our rows hold them as epoch-ms ints already, and fastavro
+    otherwise runs a conversion per field (a fifth of each record's cost). Same bytes.
+    """
     parsed = _PARSED.get(schema.text)
     if parsed is None:
-        parsed = _PARSED[schema.text] = parse_schema(schema.text)
+        parsed = _PARSED[schema.text] = parse_schema(_plain_times(json.loads(schema.text)))
     return encode(schema.schema_id, parsed, value)
+
+
+def _plain_times(node: Any) -> Any:
+    """A schema's JSON with every {"type": "long", "logicalType": "timestamp-millis"} as "long"."""
+    if isinstance(node, list):
+        return [_plain_times(x) for x in node]
+    if isinstance(node, dict):
+        if node.get("logicalType") == "timestamp-millis" and node.get("type") == "long":
+            return "long"
+        return {k: _plain_times(v) for k, v in node.items()}
+    return node

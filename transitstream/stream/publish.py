@@ -80,10 +80,16 @@ def to_publish(
     memory = memory.aligned(trip_id, first, n)
     pred, made = memory.predicted_ms, memory.made_ms
     stale_before = now_ms - s.eta_refresh_s * 1000.0
+    least, ratio = s.eta_change_min_s * 1000.0, s.eta_change_ratio
     out: list[tuple[int, int]] = []
     for i, t in enumerate(arrival_s):
         p = round(t * 1000)
-        if made[i] <= stale_before or abs(p - pred[i]) >= tolerance_ms(p, now_ms, s):
-            pred[i], made[i] = p, now_ms
+        change = p - pred[i]
+        if change < 0:
+            change = -change
+        # `tolerance_ms`, inlined: this loop runs for every stop ahead at every fix
+        if made[i] <= stale_before or (change >= least and change >= ratio * (p - now_ms)):
+            pred[i] = p
+            made[i] = now_ms
             out.append((first + i, p))
     return memory, out
