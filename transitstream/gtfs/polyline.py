@@ -113,12 +113,28 @@ class Polyline:
         several distances; of points equally near (within `TIE_M`) the one closest to `prefer_m`
         wins, else the first.
         """
-        if lo_m > hi_m:
-            raise ValueError(f"empty range [{lo_m}, {hi_m}]")
-        # A range off the line's ends (a prediction past the terminus) means that end.
-        lo_m = min(max(lo_m, 0.0), self.length_m)
-        hi_m = min(max(hi_m, 0.0), self.length_m)
+        return self.project_pieces(point, (lo_m, hi_m), prefer_m)[0]
+
+    def project_pieces(
+        self, point: LatLon, cuts: Sequence[float], prefer_m: float | None = None
+    ) -> list[Projection]:
+        """`project_between` for each piece [cuts[i], cuts[i + 1]] of a range, in one call: map
+        matching asks this of several pieces per fix, and the point's projection and the
+        lookups are then done once."""
         px, py = self._proj.to_xy(point[0], point[1])
+        length, out = self.length_m, []
+        for lo_m, hi_m in itertools.pairwise(cuts):
+            if lo_m > hi_m:
+                raise ValueError(f"empty range [{lo_m}, {hi_m}]")
+            # A range off the line's ends (a prediction past the terminus) means that end.
+            lo_m = min(max(lo_m, 0.0), length)
+            hi_m = min(max(hi_m, 0.0), length)
+            out.append(self._nearest(px, py, lo_m, hi_m, prefer_m))
+        return out
+
+    def _nearest(
+        self, px: float, py: float, lo_m: float, hi_m: float, prefer_m: float | None
+    ) -> Projection:
         cum, last = self.cum_m, self.segment_count - 1
         first_i = min(max(bisect_left(cum, lo_m) - 1, 0), last)
         last_i = min(max(bisect_right(cum, hi_m) - 1, 0), last)

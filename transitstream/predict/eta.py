@@ -93,13 +93,16 @@ def arrival_times(
         j = k0
         if tp[j] and j < n - 1:
             t = max(t, day + dep[j])
-    while j < n - 1:
-        t += seg[j - first] * (1.0 + dev * math.exp((now - t) / tau))
+    exp, append, last = math.exp, times.append, n - 1
+    while j < last:
+        t += seg[j - first] * (1.0 + dev * exp((now - t) / tau))
         j += 1
         if j >= k0:
-            times.append(t)
-        if tp[j] and j < n - 1:
-            t = max(t, day + dep[j])
+            append(t)
+        if tp[j] and j < last:
+            hold = day + dep[j]
+            if hold > t:
+                t = hold
     return times
 
 

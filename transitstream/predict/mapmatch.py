@@ -146,10 +146,10 @@ def track_match(
         return line.project_between(point, lo, lo, prefer_m=prev_m)
     n = max(1, math.ceil((hi - lo) / s.match_chunk_m))
     width = (hi - lo) / n
+    cuts = [lo + i * width for i in range(n)] + [hi]
     cands: list[Projection] = []
-    for i in range(n):
-        a, b = lo + i * width, hi if i == n - 1 else lo + (i + 1) * width
-        p = line.project_between(point, a, b, prefer_m=prev_m)
+    for i, p in enumerate(line.project_pieces(point, cuts, prefer_m=prev_m)):
+        a, b = cuts[i], cuts[i + 1]
         on_cut = (i > 0 and p.distance_m <= a + CUT_M) or (i < n - 1 and p.distance_m >= b - CUT_M)
         if not on_cut:
             cands.append(p)

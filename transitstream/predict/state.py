@@ -36,6 +36,8 @@ def _names(cls: type) -> tuple[str, ...]:
     if names is None:
         names = _NAMES[cls] = tuple(f.name for f in fields(cls))
     return names
+
+
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["open", "close", "instant"]
 
