@@ -3,8 +3,10 @@
 Milestone 3's benchmark (issue 5). It brings up a stack of its own (ports base+00..base+99,
 30000 by default, below the ephemeral port range; never the default stack nor a test stack)
 and uses records shaped like the stream job's output: per fix, one `vehicle.enriched.v1` record
-and ~30 `stop.eta.v1` records (the stops ahead; the mix the Spark job writes, see
-bench/results.md), a fix every 10 s per vehicle, event times at wall-clock now.
+and ~30 `stop.eta.v1` records (every stop ahead: what the Spark job wrote before it sent ETAs only
+on change, and still writes with `eta_change_min_s` and `eta_change_ratio` at 0; now ~3 per fix,
+so this is the projector's worst case), a fix every 10 s per vehicle, event times at wall-clock
+now.
 
 1. write paths, same rows, same batches (`batch_max`), straight into Postgres (no Kafka):
    `copy` (coalesce, COPY into a temp table, one INSERT ... SELECT ... ON CONFLICT), the chosen
