@@ -119,50 +119,46 @@ class Polyline:
         self, point: LatLon, cuts: Sequence[float], prefer_m: float | None = None
     ) -> list[Projection]:
         """`project_between` for each piece [cuts[i], cuts[i + 1]] of a range, in one call: map
-        matching asks this of several pieces per fix, and the point's projection and the
-        lookups are then done once."""
+        matching asks this of several pieces at every fix, and the point's projection and the
+        lookups are then done once (this is the stream job's hottest loop)."""
         px, py = self._proj.to_xy(point[0], point[1])
-        length, out = self.length_m, []
+        length, cum, last = self.length_m, self.cum_m, self.segment_count - 1
+        ax, ay, dxs, dys, len2s = self._ax, self._ay, self._dx, self._dy, self._len2
+        out = []
         for lo_m, hi_m in itertools.pairwise(cuts):
             if lo_m > hi_m:
                 raise ValueError(f"empty range [{lo_m}, {hi_m}]")
             # A range off the line's ends (a prediction past the terminus) means that end.
             lo_m = min(max(lo_m, 0.0), length)
             hi_m = min(max(hi_m, 0.0), length)
-            out.append(self._nearest(px, py, lo_m, hi_m, prefer_m))
+            first_i = min(max(bisect_left(cum, lo_m) - 1, 0), last)
+            last_i = min(max(bisect_right(cum, hi_m) - 1, 0), last)
+            ends = (first_i, last_i)  # only these segments can stick out of the range
+            best_off, best_along, best_i, limit2 = math.inf, lo_m, first_i, math.inf
+            for i in range(first_i, last_i + 1):
+                dx, dy, l2 = dxs[i], dys[i], len2s[i]
+                t = ((px - ax[i]) * dx + (py - ay[i]) * dy) / l2 if l2 > 0.0 else 0.0
+                if i in ends:
+                    seg = cum[i + 1] - cum[i]
+                    t_lo = (lo_m - cum[i]) / seg if seg > 0.0 and lo_m > cum[i] else 0.0
+                    t_hi = (hi_m - cum[i]) / seg if seg > 0.0 and hi_m < cum[i + 1] else 1.0
+                    t = t_lo if t < t_lo else t_hi if t > t_hi else t
+                else:
+                    t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
+                qx, qy = ax[i] + t * dx - px, ay[i] + t * dy - py
+                d2 = qx * qx + qy * qy
+                if d2 > limit2:
+                    continue
+                off, along = math.sqrt(d2), cum[i] + t * (cum[i + 1] - cum[i])
+                if (
+                    off < best_off - TIE_M
+                    or (prefer_m is None and off < best_off)
+                    or (prefer_m is not None and abs(along - prefer_m) < abs(best_along - prefer_m))
+                ):
+                    best_off, best_along, best_i = off, along, i
+                    limit2 = (best_off + TIE_M) ** 2
+            out.append(Projection(best_along, best_off, best_i))
         return out
-
-    def _nearest(
-        self, px: float, py: float, lo_m: float, hi_m: float, prefer_m: float | None
-    ) -> Projection:
-        cum, last = self.cum_m, self.segment_count - 1
-        first_i = min(max(bisect_left(cum, lo_m) - 1, 0), last)
-        last_i = min(max(bisect_right(cum, hi_m) - 1, 0), last)
-        ax, ay, dxs, dys, len2s = self._ax, self._ay, self._dx, self._dy, self._len2
-        best_off, best_along, best_i, limit2 = math.inf, lo_m, first_i, math.inf
-        for i in range(first_i, last_i + 1):
-            dx, dy, l2 = dxs[i], dys[i], len2s[i]
-            t = ((px - ax[i]) * dx + (py - ay[i]) * dy) / l2 if l2 > 0.0 else 0.0
-            if i in (first_i, last_i):  # only the end segments can stick out of the range
-                seg = cum[i + 1] - cum[i]
-                t_lo = (lo_m - cum[i]) / seg if seg > 0.0 and lo_m > cum[i] else 0.0
-                t_hi = (hi_m - cum[i]) / seg if seg > 0.0 and hi_m < cum[i + 1] else 1.0
-                t = t_lo if t < t_lo else t_hi if t > t_hi else t
-            else:
-                t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
-            qx, qy = ax[i] + t * dx - px, ay[i] + t * dy - py
-            d2 = qx * qx + qy * qy
-            if d2 > limit2:
-                continue
-            off, along = math.sqrt(d2), cum[i] + t * (cum[i + 1] - cum[i])
-            if (
-                off < best_off - TIE_M
-                or (prefer_m is None and off < best_off)
-                or (prefer_m is not None and abs(along - prefer_m) < abs(best_along - prefer_m))
-            ):
-                best_off, best_along, best_i = off, along, i
-                limit2 = (best_off + TIE_M) ** 2
-        return Projection(best_along, best_off, best_i)
 
     def local_minima(self, point: LatLon, slack_m: float) -> list[Projection]:
         """Every place where the line passes closest to `point` locally, within `slack_m` of the
