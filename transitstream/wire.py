@@ -27,6 +27,14 @@ HEADER = struct.Struct(">bI")  # magic byte, schema id (unsigned, big-endian)
 HEADER_SIZE = HEADER.size
 WriterLookup = Callable[[int], ParsedSchema]
 
+# Why a value cannot be read, worded once for the Python decoders and the Spark job's SQL
+# (`stream.avro.sql_message` fills the same templates).
+NO_VALUE = "no value (a tombstone or null record)"
+TRUNCATED = "truncated: {} byte(s), the Confluent header alone needs {}"
+BAD_MAGIC = "magic byte {}, expected {}: not Confluent Avro wire format"
+BAD_BODY = "Avro body does not decode with schema id {}"
+NOT_A_VERSION = "schema id {} is not a version of subject {}"
+
 
 class WireFormatError(ValueError):
     """The bytes are not a Confluent wire-format value (no or wrong header)."""
@@ -54,15 +62,10 @@ def header(schema_id: int) -> bytes:
 def parse_header(data: bytes) -> int:
     """The schema id of a wire-format value; raises WireFormatError saying what is wrong."""
     if len(data) < HEADER_SIZE:
-        raise WireFormatError(
-            f"truncated: {len(data)} byte(s), the Confluent header alone needs {HEADER_SIZE}"
-        )
+        raise WireFormatError(TRUNCATED.format(len(data), HEADER_SIZE))
     magic, schema_id = HEADER.unpack_from(data)
     if magic != MAGIC_BYTE:
-        raise WireFormatError(
-            f"magic byte {magic & 0xFF:#04x}, expected {MAGIC_BYTE:#04x}: "
-            "not Confluent Avro wire format"
-        )
+        raise WireFormatError(BAD_MAGIC.format(f"{magic & 0xFF:#04x}", f"{MAGIC_BYTE:#04x}"))
     return int(schema_id)
 
 
@@ -94,7 +97,7 @@ def decode(
     `reader`, the record comes out as the writer wrote it.
     """
     if data is None:
-        return Decoded(None, None, "no value (a tombstone or null record)")
+        return Decoded(None, None, NO_VALUE)
     try:
         schema_id = parse_header(data)
     except WireFormatError as exc:
@@ -111,7 +114,7 @@ def decode(
         return Decoded(
             None,
             schema_id,
-            f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}",
+            f"{BAD_BODY.format(schema_id)}: {type(exc).__name__}: {exc}",
         )
     if buf.tell() != len(data):
         return Decoded(

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from transitstream.config import Settings
 from transitstream.errors import InfraError
 from transitstream.infra.java import spark_jars
-from transitstream.schemas import load, registry_client, subject
+from transitstream.schemas import load, register_all, registry_client, subject
 from transitstream.stream.session import checkpoint_dir, spark_session
 from transitstream.stream.source import decode_topic, read_positions, read_topic
 from transitstream.topic_reader import read_topic as read_committed
@@ -168,14 +168,17 @@ def scratch_topic(stack: Settings) -> Iterator[str]:
 def test_bad_records_come_out_flagged_not_dropped(
     spark: SparkSession, stack: Settings, scratch_topic: str
 ) -> None:
-    registered = registry_client(stack).get_latest_version(subject(stack.topics.position))
+    client = registry_client(stack)
+    register_all(client, stack)  # as the ingestor and the job do at start
+    registered = client.get_latest_version(subject(stack.topics.position))
     good = {
         "event_id": "scratch-1", "vehicle_id": "bus-scratch", "trip_id": None, "route_id": None,
         "lat": 35.0, "lon": -85.3, "bearing": None, "speed": None, "accuracy": None,
         "event_time": 1_764_000_000_000, "receive_time": 1_764_000_001_000,
     }  # fmt: skip
     body = encode(registered.schema_id, parse_schema(load(stack, POSITION_SCHEMA)), good)
-    values = [body, b"not avro at all", header(999_999) + body[5:]]
+    bad_body = header(registered.schema_id) + b"\x81"  # a varint that never ends
+    values = [body, b"not avro at all", header(999_999) + body[5:], b"\x00\x00", bad_body]
     failures: list[KafkaError] = []
 
     def delivered(err: KafkaError | None, _msg: Message) -> None:
@@ -194,13 +197,22 @@ def test_bad_records_come_out_flagged_not_dropped(
     raw = read_topic(spark, stack, scratch_topic, streaming=False)
     rows = decode_topic(raw, stack, POSITION_SCHEMA).orderBy("offset").collect()
     assert [r["raw_value"] for r in rows] == values
-    ok, garbage, unknown = rows
+    ok, garbage, unknown, truncated, unreadable = rows
     assert ok["decode_error"] is None and ok["event_id"] == "scratch-1"
     assert ok["schema_id"] == registered.schema_id and ok["lat"] == 35.0
     assert garbage["decode_error"].startswith("magic byte 0x6e")
     assert garbage["event_id"] is None and garbage["schema_id"] is None
-    assert "schema id 999999" in unknown["decode_error"] and unknown["schema_id"] == 999_999
-    assert sum(r["decode_error"] is not None for r in rows) == 2
+    assert unknown["decode_error"] == (
+        f"schema id 999999 is not a version of subject {subject(stack.topics.position)}"
+    )
+    assert unknown["schema_id"] == 999_999
+    # decoded in the JVM, worded as the Python decoders word it (`transitstream.wire`)
+    assert truncated["decode_error"] == "truncated: 2 byte(s), the Confluent header alone needs 5"
+    assert unreadable["decode_error"] == (
+        f"Avro body does not decode with schema id {registered.schema_id}"
+    )
+    assert unreadable["event_id"] is None and unreadable["lat"] is None
+    assert sum(r["decode_error"] is not None for r in rows) == 4
 
 
 def test_spark_memory_stays_in_budget(spark: SparkSession) -> None:

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
@@ -15,13 +14,7 @@ from fastavro.types import Schema as ParsedSchema
 
 from transitstream.config import load_settings
 from transitstream.schemas import load
-from transitstream.stream.avro import (
-    DECODE_ERROR,
-    SCHEMA_ID,
-    decode_values,
-    field_names,
-    spark_schema,
-)
+from transitstream.stream.avro import field_names, required_fields, unplanned_writer_ids
 from transitstream.wire import (
     UnknownSchemaId,
     WireFormatError,
@@ -155,28 +148,32 @@ def test_registry_outage_is_not_bad_data(reader: ParsedSchema) -> None:
         decode(encode(SCHEMA_ID_V1, reader, position()), unreachable, reader)
 
 
-def test_batch_keeps_every_row_and_flags_the_bad_ones(reader: ParsedSchema) -> None:
-    rows = [encode(SCHEMA_ID_V1, reader, position(event_id=e)) for e in ("a", "b")]
-    values = pd.Series([rows[0], b"\x01garbage", None, rows[1][:9]], dtype=object)
-    frame = decode_values(values, writers(id7=reader), reader)
-    assert list(frame.columns) == [*field_names(reader), SCHEMA_ID, DECODE_ERROR]
-    assert len(frame) == 4
-    assert frame[DECODE_ERROR].isna().tolist() == [True, False, False, False]
-    assert frame["event_id"].tolist()[0] == "a"
-    assert frame[SCHEMA_ID].tolist() == [SCHEMA_ID_V1, None, None, SCHEMA_ID_V1]
-    assert str(frame["event_time"].dt.tz) == "UTC"
-    assert frame["event_time"][0] == pd.Timestamp("2026-11-25T14:03:05.123Z")
-    assert frame["event_time"][1:].isna().all()
-    assert frame["accuracy"][0] is None and frame["speed"][0] == 8.25
+def test_required_fields_are_the_non_optional_ones(schema_text: str) -> None:
+    # how the job tells a body from_avro could not read (a struct of nulls) from a record
+    assert required_fields(schema_text) == [
+        "event_id", "vehicle_id", "lat", "lon", "event_time", "receive_time",
+    ]  # fmt: skip
 
 
-def test_spark_struct_has_every_reader_field_nullable(reader: ParsedSchema) -> None:
-    struct = spark_schema(reader)  # only pyspark's type classes: no JVM starts
-    types = {f.name: f.dataType.simpleString() for f in struct.fields}
-    assert types == {
-        "event_id": "string", "vehicle_id": "string", "trip_id": "string",
-        "route_id": "string", "lat": "double", "lon": "double", "bearing": "float",
-        "speed": "float", "accuracy": "float", "event_time": "timestamp",
-        "receive_time": "timestamp", SCHEMA_ID: "bigint", DECODE_ERROR: "string",
-    }  # fmt: skip
-    assert all(f.nullable for f in struct.fields)
+def test_dead_letters_name_the_schema_ids_the_plan_lacks(schema_text: str) -> None:
+    settings = load_settings()
+    dlq_text = load(settings, "vehicle.position.dlq")
+    dlq = parse_schema(dlq_text)
+    body = encode(SCHEMA_ID_V1, parse_schema(schema_text), position())
+
+    def letter(raw: bytes) -> bytes:
+        return encode(3, dlq, {
+            "reason": "r", "error_code": "decode_error", "source": "stream", "raw": raw,
+            "content_type": None, "batch_index": None, "vehicle_id": None, "receive_time": 0,
+        })  # fmt: skip
+
+    letters = [
+        letter(body),  # a planned writer: its dead letter is about something else
+        letter(header(8) + body[5:]),  # written with id 8, which the plan lacks
+        letter(header(9) + body[5:]),
+        letter(b"not avro at all"),  # no header: no id to ask about
+    ]
+    known = {SCHEMA_ID_V1: schema_text}
+    assert unplanned_writer_ids(letters, dlq_text, known) == {8, 9}
+    assert unplanned_writer_ids(letters, dlq_text, {**known, 8: "", 9: ""}) == set()
+    assert unplanned_writer_ids([], dlq_text, known) == set()

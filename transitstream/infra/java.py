@@ -17,6 +17,8 @@ POM = Path(__file__).parent / "jvm" / "pom.xml"
 SPARK_POM = Path(__file__).parent / "jvm" / "spark" / "pom.xml"
 SPARK_JARS_SUBDIR = "spark"
 SPARK_KAFKA_CONNECTOR = "spark-sql-kafka-0-10_2.13"
+SPARK_AVRO = "spark-avro_2.13"
+SPARK_CONNECTORS = (SPARK_KAFKA_CONNECTOR, SPARK_AVRO)  # each must match pyspark's version
 JMX_AGENT_PREFIX = "jmx_prometheus_javaagent"
 
 
@@ -74,10 +76,10 @@ def spark_jars_dir(settings: Settings) -> Path:
 
 
 def spark_jars(settings: Settings) -> list[Path]:
-    """The Kafka connector jars for the installed pyspark, for `spark.jars`.
+    """The Kafka connector and spark-avro jars for the installed pyspark, for `spark.jars`.
 
-    The connector must match pyspark's version exactly (it uses Spark internals), so a jar of
-    another version counts as missing: the pom and the pyspark pin moved apart.
+    Both must match pyspark's version exactly (they use Spark internals), so a jar of another
+    version counts as missing: the pom and the pyspark pin moved apart.
     """
     folder = spark_jars_dir(settings)
     jars = sorted(folder.glob("*.jar"))
@@ -87,9 +89,11 @@ def spark_jars(settings: Settings) -> list[Path]:
         raise InfraError(
             "pyspark is not installed: run `make setup` (or `.venv/bin/pip install -e .`)."
         ) from None
-    wanted = f"{SPARK_KAFKA_CONNECTOR}-{version}.jar"
-    if not any(j.name == wanted for j in jars):
-        found = [j.name for j in jars if j.name.startswith(SPARK_KAFKA_CONNECTOR)]
+    for connector in SPARK_CONNECTORS:
+        wanted = f"{connector}-{version}.jar"
+        if any(j.name == wanted for j in jars):
+            continue
+        found = [j.name for j in jars if j.name.startswith(connector)]
         mismatch = (
             f" (found {', '.join(found)}: keep spark.version in "
             f"{SPARK_POM.relative_to(SPARK_POM.parents[4])} "
@@ -98,7 +102,7 @@ def spark_jars(settings: Settings) -> list[Path]:
             else ""
         )
         raise InfraError(
-            f"the Spark Kafka connector {wanted} is missing from {folder}{mismatch}: "
+            f"the Spark jar {wanted} is missing from {folder}{mismatch}: "
             "run `make setup` (or `transitstream infra jars`)."
         )
     return jars

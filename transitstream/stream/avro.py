@@ -1,159 +1,149 @@
-"""Confluent's Avro wire format in Spark: a column decoded by each record's writer schema id.
+"""Confluent's Avro wire format in Spark: a column decoded in the JVM by each record's schema id.
 
 Every value on our topics is magic byte 0, a 4-byte big-endian schema id, then the Avro body
-written with that schema (`transitstream.wire`). Spark's own `from_avro` takes one fixed schema
-and knows nothing of the header, so a producer that moves to a newer schema version would be
-misread. Here each record is decoded with *its* writer schema (fetched from the registry by id,
-parsed once per Python worker) and resolved to the reader schema the job was written against.
+written with that schema (`transitstream.wire`). Spark's `from_avro` takes one fixed writer
+schema and knows nothing of the header, so a producer that moves to a newer schema version would
+be misread. Here the header is parsed in SQL and each record goes through the `from_avro` of
+*its* writer schema (every version of the subject, fetched from the registry when the query is
+built), resolved to the reader schema the job was written against (`avroSchema`).
+
+Why in the JVM: a Python UDF costs every micro-batch one Python task per Kafka partition (~100 ms
+each on 2 cores, even for an empty partition) plus a pass through Arrow; this costs none.
 
 A record that cannot be decoded is never dropped and never fails the batch: it comes out with
 null fields and a `decode_error` saying why, so a job can route it to a dead-letter topic with its
-raw bytes. Only an unreachable registry raises: that is an outage, not bad data, and retrying the
-batch later is right.
+raw bytes. A schema id that is not a version of the subject *yet* (registered after the query
+was built) is the one case the job must re-plan for: see `stream.jobs.BatchWriter`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from functools import lru_cache
+import json
+from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
-from fastavro.types import Schema as ParsedSchema
-from pyspark.sql import Column
-from pyspark.sql.functions import pandas_udf
-from pyspark.sql.types import (
-    BinaryType,
-    BooleanType,
-    DataType,
-    DateType,
-    DoubleType,
-    FloatType,
-    IntegerType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.avro.functions import from_avro
 
-from transitstream.wire import WriterLookup, decode, parse_schema, registry_lookup
+from transitstream import schemas
+from transitstream.config import Settings
+from transitstream.wire import (
+    BAD_BODY,
+    BAD_MAGIC,
+    HEADER_SIZE,
+    MAGIC_BYTE,
+    NO_VALUE,
+    NOT_A_VERSION,
+    TRUNCATED,
+    WireFormatError,
+    decode,
+    parse_header,
+    parse_schema,
+)
 
 SCHEMA_ID = "schema_id"
 DECODE_ERROR = "decode_error"
-TIMESTAMP_TYPES = frozenset({"timestamp-millis", "timestamp-micros"})
+Writers = Mapping[int, str]  # schema id -> writer schema text (every version of a subject)
 
 
-def _fields(reader: ParsedSchema) -> list[dict[str, Any]]:
+def field_names(reader: Any) -> list[str]:
     if not isinstance(reader, dict) or reader.get("type") != "record":
         raise TypeError("the reader schema must be an Avro record")
-    return list(reader["fields"])
+    return [f["name"] for f in reader["fields"]]
 
 
-def field_names(reader: ParsedSchema) -> list[str]:
-    return [f["name"] for f in _fields(reader)]
+def required_fields(reader_text: str) -> list[str]:
+    """Fields a record always has (not a `[null, T]` union): `from_avro`'s permissive mode gives
+    a struct of nulls for a body it cannot read, and this is how that is told from a record."""
+    fields: list[dict[str, Any]] = json.loads(reader_text)["fields"]
+    return [f["name"] for f in fields if not (isinstance(f["type"], list) and "null" in f["type"])]
 
 
-def _non_null(avro_type: Any) -> Any:
-    """The one non-null branch of an optional field's union."""
-    if isinstance(avro_type, list):
-        branches = [b for b in avro_type if b != "null"]
-        if len(branches) != 1:
-            raise TypeError(f"only [null, T] unions map to a Spark column, not {avro_type}")
-        return branches[0]
-    return avro_type
+def subject_writers(settings: Settings, subject: str) -> dict[int, str]:
+    """Every Avro version of `subject` in the registry: schema id -> schema text."""
+    client = schemas.registry_client(settings)
+    writers: dict[int, str] = {}
+    try:
+        versions = client.get_versions(subject)
+    except SchemaRegistryError as exc:
+        if exc.http_status_code == 404:  # nothing registered yet: no record can be read
+            return writers
+        raise
+    for version in versions:
+        registered = client.get_version(subject, version)
+        schema, schema_id = registered.schema, registered.schema_id
+        if (schema.schema_type or "AVRO") == "AVRO" and schema.schema_str and schema_id is not None:
+            writers[schema_id] = schema.schema_str
+    return writers
 
 
-def _is_timestamp(avro_type: Any) -> bool:
-    t = _non_null(avro_type)
-    return isinstance(t, dict) and t.get("logicalType") in TIMESTAMP_TYPES
+def sql_message(template: str, *columns: Column) -> Column:
+    """A `transitstream.wire` message template ('{}' placeholders) filled in SQL, so the JVM
+    path and the Python decoders word every reason the same way."""
+    return F.format_string(template.replace("{}", "%s"), *columns)
 
 
-def decode_values(
-    values: Iterable[bytes | None], writer_for: WriterLookup, reader: ParsedSchema
-) -> pd.DataFrame:
-    """A batch of values as one frame: the reader's fields, `schema_id` and `decode_error`.
+def decode_value(
+    raw: DataFrame, value: str, writers: Writers, reader_text: str, subject: str
+) -> DataFrame:
+    """`raw` plus a struct column `decoded`: every reader field, then `schema_id` and
+    `decode_error`, decoded from the wire-format column `value` with the writer schema its
+    header names. Projections in steps, so each record goes through `from_avro` once (Spark does
+    not merge a projection into the next when that would copy an expensive expression)."""
+    v = F.col(value)
+    size = F.length(v)
+    schema_id = F.conv(F.hex(F.substring(v, 2, 4)), 16, 10).cast("bigint")
+    body = v.substr(F.lit(HEADER_SIZE + 1), size - HEADER_SIZE)
+    options = {"mode": "PERMISSIVE", "avroSchema": reader_text}
+    # a typed null of the reader's struct for ids without a writer (and for no writers at all)
+    avro: Column = from_avro(F.lit(None).cast("binary"), reader_text, options)
+    for sid, text in sorted(writers.items()):
+        avro = F.when(schema_id == sid, from_avro(body, text, options)).otherwise(avro)
+    step = raw.withColumn("_avro", avro)
 
-    Pure pandas, so the Spark UDF is a thin shell around something testable without a JVM.
-    Timestamps come out tz-aware UTC; a bad record is a row of nulls with its error set.
-    """
-    fields = _fields(reader)
-    names = [f["name"] for f in fields]
-    columns: dict[str, list[Any]] = {n: [] for n in [*names, SCHEMA_ID, DECODE_ERROR]}
-    for value in values:
-        done = decode(value, writer_for, reader)
-        record = done.record or {}
-        for name in names:
-            columns[name].append(record.get(name))
-        columns[SCHEMA_ID].append(done.schema_id)
-        columns[DECODE_ERROR].append(done.error)
-    frame = {}
-    for f in fields:
-        column = columns[f["name"]]
-        if _is_timestamp(f["type"]):
-            frame[f["name"]] = pd.to_datetime(pd.Series(column, dtype=object), utc=True)
-        else:  # object keeps None as None and ints as ints; Arrow casts to the Spark type
-            frame[f["name"]] = pd.Series(column, dtype=object)
-    frame[SCHEMA_ID] = pd.Series(columns[SCHEMA_ID], dtype=object)
-    frame[DECODE_ERROR] = pd.Series(columns[DECODE_ERROR], dtype=object)
-    return pd.DataFrame(frame, columns=[*names, SCHEMA_ID, DECODE_ERROR])
-
-
-PRIMITIVES: dict[str, DataType] = {
-    "string": StringType(),
-    "double": DoubleType(),
-    "float": FloatType(),
-    "long": LongType(),
-    "int": IntegerType(),
-    "boolean": BooleanType(),
-    "bytes": BinaryType(),
-}
-
-
-def spark_type(avro_type: Any) -> DataType:
-    """The Spark type of a flat Avro field (primitives, enums, dates, timestamps, [null, T])."""
-    t = _non_null(avro_type)
-    if isinstance(t, dict):
-        logical = t.get("logicalType")
-        if logical in TIMESTAMP_TYPES:
-            return TimestampType()
-        if logical == "date":
-            return DateType()
-        if t.get("type") == "enum":
-            return StringType()
-        t = t.get("type")
-    if isinstance(t, str) and t in PRIMITIVES:
-        return PRIMITIVES[t]
-    raise TypeError(f"Avro type {avro_type!r} has no flat Spark column here")
+    magic_hex = F.lower(F.hex(F.substring(v, 1, 1)))
+    known = schema_id.isin(list(writers)) if writers else F.lit(False)
+    readable = F.col("_avro").isNotNull()
+    for name in required_fields(reader_text):
+        readable = readable & F.col("_avro").getField(name).isNotNull()
+    error = (
+        F.when(v.isNull(), F.lit(NO_VALUE))
+        .when(size < HEADER_SIZE, sql_message(TRUNCATED, size, F.lit(HEADER_SIZE)))
+        .when(
+            magic_hex != f"{MAGIC_BYTE:02x}",
+            sql_message(BAD_MAGIC, F.concat(F.lit("0x"), magic_hex), F.lit(f"{MAGIC_BYTE:#04x}")),
+        )
+        .when(~known, sql_message(NOT_A_VERSION, schema_id, F.lit(subject)))
+        .when(~readable, sql_message(BAD_BODY, schema_id))
+    )
+    header_ok = v.isNotNull() & (size >= HEADER_SIZE) & (magic_hex == f"{MAGIC_BYTE:02x}")
+    step = step.withColumn("_error", error)
+    names = field_names(parse_schema(reader_text))
+    decoded = F.struct(
+        *[F.when(F.col("_error").isNull(), F.col("_avro").getField(n)).alias(n) for n in names],
+        F.when(header_ok, schema_id).alias(SCHEMA_ID),
+        F.col("_error").alias(DECODE_ERROR),
+    )
+    return step.withColumn("decoded", decoded).drop("_avro", "_error")
 
 
-def spark_schema(reader: ParsedSchema) -> StructType:
-    """The decoded struct: every reader field (nullable: a failed record has none), then
-    `schema_id` and `decode_error`."""
-    fields = [StructField(f["name"], spark_type(f["type"]), True) for f in _fields(reader)]
-    fields += [StructField(SCHEMA_ID, LongType(), True), StructField(DECODE_ERROR, StringType())]
-    return StructType(fields)
-
-
-@lru_cache(maxsize=16)
-def _parsed_reader(text: str) -> ParsedSchema:
-    return parse_schema(text)
-
-
-def decode_column(value: Column | str, registry_conf: Mapping[str, str], reader: str) -> Column:
-    """A struct column (see `spark_schema`) decoding the wire-format `value` column.
-
-    `reader` is the .avsc text the job was written against; `registry_conf` is confluent-kafka's
-    SchemaRegistryClient config. Both are plain strings so the UDF ships to executors as is;
-    each Python worker builds its own client and caches the schemas it meets.
-    """
-    return_type = spark_schema(_parsed_reader(reader))
-    conf = dict(registry_conf)
-
-    def decode_batch(values: pd.Series) -> pd.DataFrame:
-        return decode_values(values, registry_lookup(conf), _parsed_reader(reader))
-
-    udf = pandas_udf(decode_batch, return_type)  # type: ignore[call-overload]
-    # Marked nondeterministic only so the optimizer never copies it: a filter on a decoded field
-    # would otherwise be pushed below the projection and decode every record twice.
-    return udf.asNondeterministic()(value)
+def unplanned_writer_ids(
+    dead_letters: list[bytes], dlq_schema_text: str, known: Writers
+) -> set[int]:
+    """Schema ids that dead letters of a batch were written with, and the query's plan had no
+    writer for: wire-format values whose id is not among `known`. The driver asks the registry
+    about them (`BatchWriter`): an id registered since the plan was built means re-plan and
+    replay the batch, not dead-letter good records."""
+    dlq = parse_schema(dlq_schema_text)
+    ids: set[int] = set()
+    for value in dead_letters:
+        letter = decode(value, lambda _id: dlq).record or {}
+        try:
+            schema_id = parse_header(letter.get("raw") or b"")
+        except WireFormatError:
+            continue
+        if schema_id not in known:
+            ids.add(schema_id)
+    return ids

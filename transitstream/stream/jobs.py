@@ -29,8 +29,11 @@ from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType
 
 from transitstream.config import PredictSettings, Settings
+from transitstream.errors import TransitStreamError
 from transitstream.gtfs import Feed, load_feed
 from transitstream.predict import Catalog
+from transitstream.schemas import subject
+from transitstream.stream.avro import Writers, subject_writers, unplanned_writer_ids
 from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, KINDS, OutRow, RouteBrain
 from transitstream.stream.encode import DLQ, OutputSchema, encode_value
 from transitstream.stream.session import checkpoint_dir
@@ -67,9 +70,20 @@ def _catalog(gtfs_path: str) -> Catalog:
 
 
 def route_reference(spark: SparkSession, feed: Feed) -> DataFrame:
-    """The static side of the join: every route of the feed, small enough to broadcast."""
+    """The static side of the join: every route of the feed, small enough to broadcast.
+
+    Built as an inline table (a `LocalRelation` in the plan), not `createDataFrame(list)`: that
+    one is a Python RDD, so every micro-batch ran a Spark job of Python tasks (~270 ms) just to
+    broadcast a few dozen routes again. Values are bound parameters, so no name needs quoting.
+    """
     rows = [(r.route_id, r.name) for r in feed.routes.values()]
-    return spark.createDataFrame(rows, "route_id string, route_name string")
+    if not rows:
+        return spark.createDataFrame([], "route_id string, route_name string")
+    values = ", ".join(["(?, ?)"] * len(rows))
+    return spark.sql(
+        f"SELECT * FROM VALUES {values} AS routes(route_id, route_name)",
+        args=[x for row in rows for x in row],
+    )
 
 
 def dead_letter(row: dict[str, Any]) -> OutRow:
@@ -167,11 +181,32 @@ def job_outputs(job: str, outputs: dict[str, OutputSchema]) -> dict[str, OutputS
     return {kind: o for kind, o in outputs.items() if kind in JOBS[job] or kind == DLQ}
 
 
-class BatchWriter:
-    """The foreachBatch function: the batch's encoded rows, written once (one transaction)."""
+class NewWriterSchema(TransitStreamError):
+    """A batch holds positions written with a schema version registered after the query was
+    planned: the job re-plans with it and Spark replays the batch (nothing of it was written)."""
 
-    def __init__(self, settings: Settings, outputs: dict[str, OutputSchema], query: str) -> None:
+
+class BatchWriter:
+    """The foreachBatch function: the batch's encoded rows, written once (one transaction).
+
+    Before writing, it looks at the batch's dead letters: one whose bytes carry a schema id the
+    plan had no writer for, and that the registry now lists under the positions' subject, is a
+    good record the plan could not read yet. Then the batch fails unwritten, `replan` holds the
+    subject's versions, and `run_job` starts the query again with them.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        outputs: dict[str, OutputSchema],
+        query: str,
+        writers: Writers,
+    ) -> None:
+        self.settings = settings
         self.topics = {kind: o.topic for kind, o in outputs.items()}
+        self.dlq_schema = outputs[DLQ].text
+        self.writers = writers
+        self.replan: dict[int, str] | None = None
         self.sink = ExactlyOnceSink(settings, query, checkpoint_dir(settings, query))
         self.rows_written: dict[str, int] = dict.fromkeys(self.topics, 0)
 
@@ -180,6 +215,7 @@ class BatchWriter:
         kinds = table.column("kind").to_pylist()
         keys = table.column("key").to_pylist()
         values = table.column("value").to_pylist()
+        self._check_writers([v for k, v in zip(kinds, values, strict=True) if k == DLQ])
         topics = self.topics
         out = [
             OutRecord(topics[k], key.encode() if key else None, value)
@@ -188,6 +224,19 @@ class BatchWriter:
         if self.sink.write(batch_id, out):
             for k in kinds:
                 self.rows_written[k] += 1
+
+    def _check_writers(self, dead_letters: list[bytes]) -> None:
+        unplanned = unplanned_writer_ids(dead_letters, self.dlq_schema, self.writers)
+        if not unplanned:
+            return
+        now = subject_writers(self.settings, subject(self.settings.topics.position))
+        registered = sorted(unplanned & now.keys())
+        if registered:
+            self.replan = now
+            raise NewWriterSchema(
+                f"positions written with schema id(s) {registered}, registered after the query "
+                "started: re-planning with them and replaying the batch"
+            )
 
     def close(self) -> None:
         self.sink.close()

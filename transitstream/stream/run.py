@@ -6,16 +6,23 @@ micro-batches run every `Settings.spark.trigger_s` until SIGINT/SIGTERM or `time
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+from pyspark.errors import StreamingQueryException
+from pyspark.sql.streaming import StreamingQuery
+
 from transitstream.config import Settings
 from transitstream.errors import TransitStreamError
 from transitstream.gtfs import load_feed
+from transitstream.schemas import subject
+from transitstream.stream.avro import subject_writers
 from transitstream.stream.encode import output_schemas
 from transitstream.stream.jobs import (
     JOBS,
@@ -27,6 +34,8 @@ from transitstream.stream.jobs import (
 from transitstream.stream.metrics import QueryMetrics
 from transitstream.stream.session import checkpoint_dir, spark_session
 from transitstream.stream.source import read_positions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,33 +61,42 @@ def run_job(
     timeout_s: float | None = None,
     serve_metrics: bool = True,
     stop_session: bool = True,
+    stop: threading.Event | None = None,
 ) -> JobResult:
+    """Run `job` until it is done (`available_now`), `timeout_s` passes, SIGINT/SIGTERM comes
+    (in the main thread), or `stop` is set (from another thread: a notebook, a test)."""
     if job not in JOBS:
         raise TransitStreamError(f"no stream job {job!r}; choose from {', '.join(JOBS)}")
     name = query_name(job)
     spark = spark_session(settings, f"transitstream-{job}")
     metrics = QueryMetrics(spark, settings, serve=serve_metrics)
     outputs = job_outputs(job, output_schemas(settings))
-    writer = BatchWriter(settings, outputs, name)
-    positions = read_positions(
-        spark,
-        settings,
-        streaming=True,
-        maxOffsetsPerTrigger=str(settings.spark.max_offsets_per_trigger),
-    )
+    writers = subject_writers(settings, subject(settings.topics.position))
+    writer = BatchWriter(settings, outputs, name, writers)
     routes = route_reference(spark, load_feed(settings.gtfs_path))
-    rows = predict_rows(positions, routes, settings, outputs)
-    stream = (
-        rows.writeStream.queryName(name)
-        .option("checkpointLocation", str(checkpoint_dir(settings, name)))
-        .foreachBatch(writer)
-    )
-    if available_now:
-        stream = stream.trigger(availableNow=True)
-    else:
-        stream = stream.trigger(processingTime=f"{settings.spark.trigger_s} seconds")
-    query = stream.start()
-    stop = threading.Event()
+
+    def start() -> StreamingQuery:
+        positions = read_positions(
+            spark,
+            settings,
+            streaming=True,
+            writers=writer.writers,
+            maxOffsetsPerTrigger=str(settings.spark.max_offsets_per_trigger),
+        )
+        rows = predict_rows(positions, routes, settings, outputs)
+        stream = (
+            rows.writeStream.queryName(name)
+            .option("checkpointLocation", str(checkpoint_dir(settings, name)))
+            .foreachBatch(writer)
+        )
+        if available_now:
+            stream = stream.trigger(availableNow=True)
+        else:
+            stream = stream.trigger(processingTime=f"{settings.spark.trigger_s} seconds")
+        return stream.start()
+
+    query = start()
+    stop = stop or threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
@@ -90,10 +108,18 @@ def run_job(
     }
     deadline = time.monotonic() + timeout_s if timeout_s else None
     try:
-        while query.isActive and not stop.is_set():
+        while not stop.is_set():
             if deadline and time.monotonic() > deadline:
                 break
-            query.awaitTermination(1)
+            with contextlib.suppress(StreamingQueryException):  # read from query.exception()
+                query.awaitTermination(1)
+            if not query.isActive and writer.replan is not None:
+                # a new version of the positions' schema: plan with it, replay the batch
+                log.warning("%s", query.exception())
+                writer.writers, writer.replan = writer.replan, None
+                query = start()
+            elif not query.isActive:
+                break
         if query.isActive:
             query.stop()
         recent = query.recentProgress  # synchronous; the listener's copy may still be on its way

@@ -13,8 +13,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from transitstream.config import Settings
-from transitstream.schemas import load, topic_schemas
-from transitstream.stream.avro import DECODE_ERROR, SCHEMA_ID, decode_column, field_names
+from transitstream.schemas import load, subject, topic_schemas
+from transitstream.stream.avro import (
+    DECODE_ERROR,
+    SCHEMA_ID,
+    Writers,
+    decode_value,
+    field_names,
+    subject_writers,
+)
 from transitstream.wire import parse_schema
 
 KAFKA_COLUMNS = ("partition", "offset", "timestamp")
@@ -56,18 +63,27 @@ def read_topic(
     return spark.read.format("kafka").options(**options).load()
 
 
-def decode_topic(raw: DataFrame, settings: Settings, schema_name: str) -> DataFrame:
+def decode_topic(
+    raw: DataFrame, settings: Settings, schema_name: str, writers: Writers | None = None
+) -> DataFrame:
     """Kafka rows decoded against the current `schemas/<schema_name>.avsc`.
 
+    `writers` are the schema versions records may be written with (id -> text); by default
+    every version registered now under the subject of the topic that uses `schema_name`.
     Columns: the schema's fields, then partition, offset, timestamp (Kafka's), schema_id,
     decode_error (null when the record decoded), and raw_value (the bytes, for the DLQ).
     """
     reader_text = load(settings, schema_name)
     names = field_names(parse_schema(reader_text))
-    decoded = raw.select(
-        *KAFKA_COLUMNS,
-        F.col("value").alias(RAW_VALUE),
-        decode_column("value", settings.registry_config(), reader_text).alias("decoded"),
+    topic = next(t for t, name in topic_schemas(settings).items() if name == schema_name)
+    if writers is None:
+        writers = subject_writers(settings, subject(topic))
+    decoded = decode_value(
+        raw.select(*KAFKA_COLUMNS, F.col("value").alias(RAW_VALUE)),
+        RAW_VALUE,
+        writers,
+        reader_text,
+        subject(topic),
     )
     return decoded.select(
         *[F.col(f"decoded.{n}").alias(n) for n in names],
@@ -83,6 +99,7 @@ def read_positions(
     settings: Settings,
     streaming: bool,
     starting_offsets: str = "earliest",
+    writers: Writers | None = None,
     **options: str,
 ) -> DataFrame:
     """Vehicle positions from `topics.position`, decoded; bad records flagged, not dropped.
@@ -92,4 +109,4 @@ def read_positions(
     """
     topic = settings.topics.position
     raw = read_topic(spark, settings, topic, streaming, starting_offsets, **options)
-    return decode_topic(raw, settings, topic_schemas(settings)[topic])
+    return decode_topic(raw, settings, topic_schemas(settings)[topic], writers)
