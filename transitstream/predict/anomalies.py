@@ -110,6 +110,8 @@ def off_route(v: VehicleState, ts: int, s: PredictSettings) -> AnomalyEvent | No
     elif v.offset_m < limit * s.close_ratio:
         v.off_count = min(v.off_count, 0) - 1
     active = v.off_count > -n if OFF_ROUTE in v.open else v.off_count >= n
+    if not active and OFF_ROUTE not in v.open:
+        return None  # the usual fix: nothing opens or closes, so no evidence to build
     ev: Evidence = {"offset_m": round(v.offset_m, 1), "dist_m": round(v.dist_m, 1)}
     return transition(v, OFF_ROUTE, active, v.offset_m, limit, ts, ev, s)
 
@@ -142,6 +144,8 @@ def stalled(
     in_service = v.departed and v.next_stop < len(plan.stop_ids)
     away = not near_stop(plan, v.dist_m, v.next_stop, s.stop_radius_m)
     active = in_service and away and standing >= s.stall_s
+    if not active and STALLED not in v.open:
+        return None  # nothing opens or closes
     ev: Evidence = {"standing_s": standing, "dist_m": round(v.dist_m, 1)}
     return transition(v, STALLED, active, standing, s.stall_s, ts, ev, s)
 
@@ -159,6 +163,8 @@ def schedule(v: VehicleState, ts: int, s: PredictSettings) -> list[AnomalyEvent]
     early_on = (
         d < -s.early_s * s.close_ratio and v.departed if EARLY in v.open else v.late_count <= -n
     )
+    if not (late_on or early_on or LATE in v.open or EARLY in v.open):
+        return []  # nothing opens or closes
     ev: Evidence = {"delay_s": round(d, 1), "dist_m": round(v.dist_m, 1)}
     out = [
         transition(v, LATE, late_on, max(d, 0.0), s.late_s, ts, ev, s),
