@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from transitstream.config import load_settings
-from transitstream.stream import session
+from transitstream.stream import pydaemon, session
 
 
 def test_the_stream_thread_gets_a_stack_deep_enough_to_be_stopped(
@@ -20,3 +21,35 @@ def test_the_stream_thread_gets_a_stack_deep_enough_to_be_stopped(
     assert "-Xss32m" in conf["spark.driver.extraJavaOptions"].split()
     assert conf["spark.jars"] == "/jars/kafka.jar"
     assert conf["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_python_workers_start_from_our_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "spark_jars", lambda s: [Path("/jars/kafka.jar")])
+    conf = session.spark_conf(load_settings(), "transitstream-test")
+    assert conf["spark.python.daemon.module"] == pydaemon.__name__
+
+
+def test_the_daemon_drops_only_pyspark_archives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each Python task calls importlib.invalidate_caches(), which re-reads every zip importer's
+    archive: pyspark's zips and spark-core's jar cost ~250 ms per task."""
+    site = "/venv/lib/python3.11/site-packages"
+    path = [
+        "/work/main",
+        f"{site}/pyspark/python/lib/pyspark.zip",
+        f"{site}/pyspark/python/lib/py4j-0.10.9.9-src.zip",
+        f"{site}/pyspark/jars/spark-core_2.13-4.0.0.jar",
+        "/usr/lib/python311.zip",  # the standard library's own
+        "/tmp/spark-x/userFiles-y/deps.zip",  # a user's --py-files
+        site,
+    ]
+    cache = {
+        f"{site}/pyspark/python/lib/pyspark.zip/pyspark/sql": object(),
+        f"{site}/pyspark/jars/spark-core_2.13-4.0.0.jar/org": object(),
+        site: object(),
+    }
+    monkeypatch.setattr(sys, "path", list(path))
+    monkeypatch.setattr(sys, "path_importer_cache", dict(cache))
+    dropped = pydaemon.drop_pyspark_archives()
+    assert dropped == path[1:4]
+    assert sys.path == [path[0], *path[4:]]
+    assert list(sys.path_importer_cache) == [site]
