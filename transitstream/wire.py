@@ -1,10 +1,11 @@
 """Confluent's Avro wire format, without Spark: header, encode, decode by the writer's schema id.
 
 Every value on our topics is magic byte 0, a 4-byte big-endian schema id, then the Avro body
-written with that schema (what confluent-kafka's AvroSerializer writes). The stream job decodes
-positions and encodes its outputs with this module in its Python workers; the projectors decode
-with it too. One implementation, so both read a record the same way and reject the same bad
-bytes (a wrong header, a body that does not decode, bytes left after the record).
+written with that schema (what confluent-kafka's AvroSerializer writes). The stream job encodes
+its outputs with this module in its Python workers, and reads its own dead letters with it in the
+driver; the projectors decode with it. The job decodes positions in the JVM (`stream.avro`), which
+words its reasons with the templates below, so a dead letter says the same whichever side wrote
+it (only the JVM does not notice bytes left after a record).
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ import json
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import fastavro
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.types import Schema as ParsedSchema
 
 MAGIC_BYTE = 0
@@ -126,38 +124,3 @@ def decode(
     if not isinstance(record, dict):
         return Decoded(None, schema_id, f"schema id {schema_id} is not a record schema")
     return Decoded(record, schema_id, None)
-
-
-ConfItems = tuple[tuple[str, str], ...]
-
-
-@lru_cache(maxsize=4)
-def _registry(conf: ConfItems) -> SchemaRegistryClient:
-    return SchemaRegistryClient(dict(conf))
-
-
-@lru_cache(maxsize=1024)
-def _registry_schema(conf: ConfItems, schema_id: int) -> ParsedSchema | None:
-    """Parsed writer schema by id, cached per Python worker (None: the registry has none)."""
-    try:
-        schema = _registry(conf).get_schema(schema_id)
-    except SchemaRegistryError as exc:
-        if exc.http_status_code == 404:
-            return None
-        raise
-    if (schema.schema_type or "AVRO") != "AVRO" or schema.schema_str is None:
-        return None
-    return parse_schema(schema.schema_str)
-
-
-def registry_lookup(registry_conf: Mapping[str, str]) -> WriterLookup:
-    """`writer_for(id)` backed by the Schema Registry, with a per-process cache of schemas."""
-    conf: ConfItems = tuple(sorted(registry_conf.items()))
-
-    def writer_for(schema_id: int) -> ParsedSchema:
-        found = _registry_schema(conf, schema_id)
-        if found is None:
-            raise UnknownSchemaId(f"schema id {schema_id} is not an Avro schema in the registry")
-        return found
-
-    return writer_for
