@@ -1,8 +1,8 @@
 """The one way to build a SparkSession: pinned connector jars, Settings-sized, UTC, quiet.
 
-PySpark (from PyPI) brings Spark; the Kafka connector comes from the pinned Maven file
-(`infra/jvm/spark/pom.xml`, resolved by `make setup`) and goes on `spark.jars` as local paths, so
-no job downloads anything when it starts. Nothing here runs at import time.
+PySpark (from PyPI) brings Spark; the Kafka connector and spark-avro come from the pinned Maven
+file (`infra/jvm/spark/pom.xml`, resolved by `make setup`) and go on `spark.jars` as local paths,
+so no job downloads anything when it starts. Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -79,13 +79,14 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
     """Build (or join) this process's SparkSession, configured from Settings.
 
     JVM-level options (jars, memory, master) are fixed by the first session of a process;
-    joining one that lacks the Kafka connector is an error rather than a later, obscure
-    `Failed to find data source: kafka`.
+    joining one that lacks the pinned jars is an error rather than a later, obscure
+    `Failed to find data source: kafka` (or a missing `from_avro`).
     """
     conf = spark_conf(settings, app_name)
     _ensure_java_home(settings)
     # pyspark hands the workers' Python to the JVM from this variable (a `spark.pyspark.python`
-    # conf is not read in-process); they must be ours: the decoders import transitstream/fastavro
+    # conf is not read in-process); they must be ours: the group function and the output
+    # encoders import transitstream and fastavro
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if is_local(settings.spark.master):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -96,8 +97,9 @@ def spark_session(settings: Settings, app_name: str) -> SparkSession:
     jars = spark.sparkContext.getConf().get("spark.jars", "") or ""
     if not all(j in jars for j in conf["spark.jars"].split(",")):
         raise TransitStreamError(
-            "a SparkSession without the Kafka connector already runs in this process: "
-            "stop it (`spark.stop()`) or restart the kernel, then call spark_session again."
+            "a SparkSession without the pinned jars (Kafka connector, spark-avro) already runs "
+            "in this process: stop it (`spark.stop()`) or restart the kernel, then call "
+            "spark_session again."
         )
     spark.sparkContext.setLogLevel(settings.spark.log_level)
     return spark
