@@ -812,7 +812,7 @@ def report(
             f"{cost.encode_us:.0f} µs (Avro for {out_rows:.0f} output rows) in the workers, "
             f"{cost.produce_us:.0f} µs (produce) in the driver = {python_us:.0f} µs, so "
             f"{cores} cores give at most {cores * 1e6 / python_us:,.0f} positions/s before any "
-            "of Spark's own work (Kafka read, Avro decode UDF, shuffle, Arrow, state store, "
+            "of Spark's own work (Kafka read, from_avro, shuffle, Arrow, state store, "
             "transfer to the driver, Kafka transaction); 10,000/s would need "
             f"{10_000 * python_us / 1e6:.1f} cores of Python alone",
             f"- the driver's share runs in one thread: at most {1e6 / cost.produce_us:,.0f} "

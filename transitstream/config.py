@@ -413,7 +413,8 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
             if not loc:  # a rule across settings: its message names them
-                problems.append(err["msg"])
+                cause = (err.get("ctx") or {}).get("error")
+                problems.append(str(cause) if cause is not None else err["msg"])
                 continue
             var = ENV_PREFIX + "__".join(loc).upper()
             problems.append(f"{var}={err.get('input')!r}: {err['msg']}")

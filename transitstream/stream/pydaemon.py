@@ -14,8 +14,6 @@ from __future__ import annotations
 import runpy
 import sys
 
-ARCHIVES = (".zip", ".jar")
-
 
 def is_pyspark_archive(entry: str) -> bool:
     """An archive of pyspark's own (under its install folder), as Spark adds them: not a user's
@@ -27,7 +25,7 @@ def is_pyspark_archive(entry: str) -> bool:
 
 def drop_pyspark_archives() -> list[str]:
     """Take pyspark's archives off sys.path, and their importers out of the cache."""
-    dropped = [p for p in sys.path if p.endswith(ARCHIVES) and is_pyspark_archive(p)]
+    dropped = [p for p in sys.path if is_pyspark_archive(p)]
     sys.path[:] = [p for p in sys.path if p not in dropped]
     for key in [k for k in sys.path_importer_cache if is_pyspark_archive(k)]:
         del sys.path_importer_cache[key]

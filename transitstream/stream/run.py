@@ -126,7 +126,7 @@ def run_job(
         last_batch = int(json.loads(recent[-1].json)["batchId"]) if recent else None
         batches, input_rows, late_rows = metrics.totals(name, through_batch=last_batch)
         error = query.exception()
-        if error is not None:
+        if error is not None and writer.replan is None:  # a pending re-plan wrote nothing
             raise TransitStreamError(f"stream job {job} failed: {error}")
     finally:
         for sig, handler in previous.items():

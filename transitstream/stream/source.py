@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from transitstream.config import Settings
+from transitstream.errors import TransitStreamError
 from transitstream.schemas import load, subject, topic_schemas
 from transitstream.stream.avro import (
     DECODE_ERROR,
@@ -75,7 +76,12 @@ def decode_topic(
     """
     reader_text = load(settings, schema_name)
     names = field_names(parse_schema(reader_text))
-    topic = next(t for t, name in topic_schemas(settings).items() if name == schema_name)
+    by_topic = topic_schemas(settings)
+    topics = [t for t, name in by_topic.items() if name == schema_name]
+    if not topics:
+        choices = ", ".join(sorted(by_topic.values()))
+        raise TransitStreamError(f"no topic uses schema {schema_name!r}; choose one of {choices}")
+    topic = topics[0]
     if writers is None:
         writers = subject_writers(settings, subject(topic))
     decoded = decode_value(
