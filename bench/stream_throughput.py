@@ -62,7 +62,7 @@ from transitstream.simulate.params import SimParams
 from transitstream.stream.brain import RouteBrain
 from transitstream.stream.encode import encode_value, output_schemas
 from transitstream.stream.run import query_name, run_job
-from transitstream.stream.session import spark_session
+from transitstream.stream.session import shuffle_partitions, spark_session
 from transitstream.stream.sink import OutRecord
 from transitstream.topic_reader import end_offsets
 
@@ -669,7 +669,7 @@ def report(
         f"## stream throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}",
         f"- job `{JOB}` (`stream.run.run_job`): Kafka read_committed, Avro decode, ⋈ routes, "
         "`applyInPandasWithState` by route (map matching, ETAs, anomalies), exactly-once "
-        f"`foreachBatch`; Spark {settings.spark.master}, {settings.spark.shuffle_partitions} "
+        f"`foreachBatch`; Spark {settings.spark.master}, {shuffle_partitions(settings.spark)} "
         f"shuffle partitions, driver {settings.spark.driver_memory}",
         f"- input: {args.vehicles} simulated vehicles (replicated CARTA blocks from 07:00), "
         f"a fix every {args.report_every:g} s, GPS noise and injected detours/stalls/jumps; "

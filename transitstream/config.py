@@ -249,8 +249,14 @@ class SparkSettings(BaseModel):
 
     master: str = Field("local[*]", description="any Spark master URL; local[*] uses every core")
     driver_memory: str = Field("1g", description="driver JVM heap (local mode: all of Spark)")
-    shuffle_partitions: int = Field(
-        4, ge=1, description="spark.sql.shuffle.partitions; Spark's 200 is for clusters"
+    shuffle_partitions: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "spark.sql.shuffle.partitions: the stateful step's Python tasks per micro-batch; "
+            "None: the cores of a local master (each task costs ~100 ms however small), "
+            "8 on a cluster (Spark's 200 is for big data)"
+        ),
     )
     checkpoint_root: Path = Field(
         Path("spark/checkpoints"),

@@ -21,7 +21,7 @@ from transitstream.config import Settings
 from transitstream.errors import InfraError
 from transitstream.infra.java import spark_jars
 from transitstream.schemas import load, register_all, registry_client, subject
-from transitstream.stream.session import checkpoint_dir, spark_session
+from transitstream.stream.session import checkpoint_dir, shuffle_partitions, spark_session
 from transitstream.stream.source import decode_topic, read_positions, read_topic
 from transitstream.topic_reader import read_topic as read_committed
 from transitstream.wire import encode, header, parse_header, parse_schema
@@ -75,7 +75,7 @@ def test_session_is_sized_and_zoned_from_settings(spark: SparkSession, stack: Se
     assert conf.get("spark.driver.memory") == stack.spark.driver_memory
     assert conf.get("spark.ui.enabled") == "false"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
-    assert spark.conf.get("spark.sql.shuffle.partitions") == str(stack.spark.shuffle_partitions)
+    assert spark.conf.get("spark.sql.shuffle.partitions") == str(shuffle_partitions(stack.spark))
     assert spark.conf.get("spark.sql.streaming.checkpointLocation", None) is None
     jars = (conf.get("spark.jars") or "").split(",")
     assert jars == [str(j) for j in spark_jars(stack)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -53,3 +54,23 @@ def test_the_daemon_drops_only_pyspark_archives(monkeypatch: pytest.MonkeyPatch)
     assert dropped == path[1:4]
     assert sys.path == [path[0], *path[4:]]
     assert list(sys.path_importer_cache) == [site]
+
+
+@pytest.mark.parametrize(
+    ("master", "setting", "expected"),
+    [
+        ("local[*]", None, os.cpu_count()),
+        ("local[3]", None, 3),
+        ("local[2,4]", None, 2),
+        ("local", None, 1),
+        ("spark://head:7077", None, session.CLUSTER_PARTITIONS),
+        ("local[*]", 6, 6),
+    ],
+)
+def test_one_shuffle_partition_per_local_core_unless_set(
+    master: str, setting: int | None, expected: int
+) -> None:
+    spark = load_settings().spark.model_copy(
+        update={"master": master, "shuffle_partitions": setting}
+    )
+    assert session.shuffle_partitions(spark) == expected

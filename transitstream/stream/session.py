@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from transitstream.config import Settings
+from transitstream.config import Settings, SparkSettings
 from transitstream.errors import TransitStreamError
 from transitstream.infra.java import checked_java, java_home, spark_jars
 
@@ -26,6 +26,24 @@ def is_local(master: str) -> bool:
     return master == "local" or master.startswith("local[") or master.startswith("local-")
 
 
+LOCAL_THREADS = re.compile(r"^local\[(\*|\d+)(?:,\d+)?\]$")
+CLUSTER_PARTITIONS = 8
+
+
+def shuffle_partitions(s: SparkSettings) -> int:
+    """The setting, else one partition per core of a local master: every partition is a Python
+    task of the stateful step, ~100 ms each however little it holds, so more tasks than cores
+    only queue (measured on 2 cores: 2 kept up with 7,500 positions/s, 4 with 5,000)."""
+    if s.shuffle_partitions is not None:
+        return s.shuffle_partitions
+    if s.master == "local":
+        return 1
+    threads = LOCAL_THREADS.match(s.master)
+    if threads is None:
+        return CLUSTER_PARTITIONS
+    return (os.cpu_count() or 1) if threads.group(1) == "*" else int(threads.group(1))
+
+
 def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
     """Every option the session is built with, in one place (and testable without a JVM)."""
     s = settings.spark
@@ -34,7 +52,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         "spark.master": s.master,
         "spark.jars": ",".join(str(j) for j in spark_jars(settings)),
         "spark.driver.memory": s.driver_memory,
-        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        "spark.sql.shuffle.partitions": str(shuffle_partitions(s)),
         "spark.sql.session.timeZone": "UTC",
         # keep spark-warehouse/ out of whatever folder the job was started from
         "spark.sql.warehouse.dir": str(settings.state_dir / "spark" / "warehouse"),
