@@ -1,8 +1,9 @@
 """Small clients of the read API for notebooks, tests and the benchmark.
 
 `running_api` starts the API as a background process of the stack (as the demo does) and
-stops it after; `get` calls an endpoint; `Live` is a blocking WebSocket client of `/ws/live`
-that works in a notebook (no event loop of its own to fight Jupyter's).
+stops it after; `get` calls an endpoint, `all_vehicles` pages through `/vehicles`; `Live` is a
+blocking WebSocket client of `/ws/live` that works in a notebook (no event loop of its own to
+fight Jupyter's).
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ def get(settings: Settings, path: str, **params: Any) -> Json | list[Any]:
         )
     data: Json | list[Any] = response.json()
     return data
+
+
+def all_vehicles(settings: Settings, page_size: int = 500, **filters: Any) -> Iterator[Json]:
+    """Every vehicle `GET /vehicles` lists (with its `route_id`/`stale` filters), page after
+    page: a fleet bigger than one page is still found whole."""
+    cursor = None
+    while True:
+        page = get(settings, "/vehicles", limit=page_size, cursor=cursor, **filters)
+        assert isinstance(page, dict)
+        yield from page["vehicles"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return
 
 
 def live_url(
