@@ -254,7 +254,7 @@ class SparkSettings(BaseModel):
         ge=1,
         description=(
             "spark.sql.shuffle.partitions: the stateful step's Python tasks per micro-batch; "
-            "None: the cores of a local master (each task costs ~100 ms however small), "
+            "None: the cores of a local master (each task costs ~0.2 s however small), "
             "8 on a cluster (Spark's 200 is for big data)"
         ),
     )

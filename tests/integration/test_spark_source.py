@@ -195,7 +195,7 @@ def test_bad_records_come_out_flagged_not_dropped(
     assert not failures
 
     raw = read_topic(spark, stack, scratch_topic, streaming=False)
-    rows = decode_topic(raw, stack, POSITION_SCHEMA).orderBy("offset").collect()
+    rows = decode_topic(raw, stack, stack.topics.position).orderBy("offset").collect()
     assert [r["raw_value"] for r in rows] == values
     ok, garbage, unknown, truncated, unreadable = rows
     assert ok["decode_error"] is None and ok["event_id"] == "scratch-1"

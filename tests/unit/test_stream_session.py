@@ -32,7 +32,7 @@ def test_python_workers_start_from_our_daemon(monkeypatch: pytest.MonkeyPatch) -
 
 def test_the_daemon_drops_only_pyspark_archives(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each Python task calls importlib.invalidate_caches(), which re-reads every zip importer's
-    archive: pyspark's zips and spark-core's jar cost ~250 ms per task."""
+    archive: pyspark's zips and spark-core's jar cost ~0.1 s per task."""
     site = "/venv/lib/python3.11/site-packages"
     path = [
         "/work/main",

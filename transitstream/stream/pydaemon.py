@@ -5,8 +5,9 @@ Spark puts `pyspark.zip`, py4j's zip and the spark-core jar on the workers' PYTH
 machines whose Python lacks pyspark. Ours has the same pyspark installed, so the archives only
 cost time: before every task the worker calls `importlib.invalidate_caches()`, and since Python
 3.10 each zip importer then re-reads its archive's whole directory (one importer per package
-imported from it; the jar alone lists ~10,000 files). That was ~250 ms per Python task, most of
-a small micro-batch's time. Without the archives, the same modules load from site-packages.
+imported from it; the jar lists 5,261 files, pyspark.zip 1,220). py-spy found a worker spending
+most of its busy time there; without the archives a stateful task of a 180-row batch took
+190-270 ms instead of 300-340. The same modules load from site-packages instead.
 """
 
 from __future__ import annotations

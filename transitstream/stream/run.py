@@ -113,13 +113,14 @@ def run_job(
                 break
             with contextlib.suppress(StreamingQueryException):  # read from query.exception()
                 query.awaitTermination(1)
-            if not query.isActive and writer.replan is not None:
-                # a new version of the positions' schema: plan with it, replay the batch
-                log.warning("%s", query.exception())
-                writer.writers, writer.replan = writer.replan, None
-                query = start()
-            elif not query.isActive:
+            if query.isActive:
+                continue
+            if writer.replan is None:
                 break
+            # a new version of the positions' schema: plan with it, replay the batch
+            log.warning("%s", query.exception())
+            writer.writers, writer.replan = writer.replan, None
+            query = start()
         if query.isActive:
             query.stop()
         recent = query.recentProgress  # synchronous; the listener's copy may still be on its way

@@ -32,7 +32,7 @@ CLUSTER_PARTITIONS = 8
 
 def shuffle_partitions(s: SparkSettings) -> int:
     """The setting, else one partition per core of a local master: every partition is a Python
-    task of the stateful step, ~100 ms each however little it holds, so more tasks than cores
+    task of the stateful step, ~0.2 s each however little it holds, so more tasks than cores
     only queue (measured on 2 cores: 2 kept up with 7,500 positions/s, 4 with 5,000)."""
     if s.shuffle_partitions is not None:
         return s.shuffle_partitions
@@ -64,7 +64,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         # recurses per character, and on the default 1 MB thread stack the stream thread died of
         # StackOverflowError (reproduced at every such stop). Stacks are reserved, not resident.
         "spark.driver.extraJavaOptions": f"-Xss{STREAM_THREAD_STACK}",
-        # pyspark's daemon, minus pyspark's zips/jar on sys.path: ~250 ms less per Python task
+        # pyspark's daemon, minus pyspark's zips/jar on sys.path: ~0.1 s less per Python task
         "spark.python.daemon.module": "transitstream.stream.pydaemon",
     }
     if is_local(s.master):

@@ -13,17 +13,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from transitstream.config import Settings
-from transitstream.errors import TransitStreamError
 from transitstream.schemas import load, subject, topic_schemas
 from transitstream.stream.avro import (
-    DECODE_ERROR,
-    SCHEMA_ID,
     Writers,
     decode_value,
-    field_names,
     subject_writers,
 )
-from transitstream.wire import parse_schema
 
 KAFKA_COLUMNS = ("partition", "offset", "timestamp")
 RAW_VALUE = "raw_value"
@@ -65,38 +60,23 @@ def read_topic(
 
 
 def decode_topic(
-    raw: DataFrame, settings: Settings, schema_name: str, writers: Writers | None = None
+    raw: DataFrame, settings: Settings, topic: str, writers: Writers | None = None
 ) -> DataFrame:
-    """Kafka rows decoded against the current `schemas/<schema_name>.avsc`.
+    """Kafka rows decoded as records of `topic`: against its current `.avsc` (the reader), with
+    `writers`, the versions records may be written with (id -> text; by default every version
+    registered now under the topic's subject).
 
-    `writers` are the schema versions records may be written with (id -> text); by default
-    every version registered now under the subject of the topic that uses `schema_name`.
     Columns: the schema's fields, then partition, offset, timestamp (Kafka's), schema_id,
     decode_error (null when the record decoded), and raw_value (the bytes, for the DLQ).
     """
-    reader_text = load(settings, schema_name)
-    names = field_names(parse_schema(reader_text))
-    by_topic = topic_schemas(settings)
-    topics = [t for t, name in by_topic.items() if name == schema_name]
-    if not topics:
-        choices = ", ".join(sorted(by_topic.values()))
-        raise TransitStreamError(f"no topic uses schema {schema_name!r}; choose one of {choices}")
-    topic = topics[0]
     if writers is None:
         writers = subject_writers(settings, subject(topic))
-    decoded = decode_value(
+    return decode_value(
         raw.select(*KAFKA_COLUMNS, F.col("value").alias(RAW_VALUE)),
         RAW_VALUE,
         writers,
-        reader_text,
+        load(settings, topic_schemas(settings)[topic]),
         subject(topic),
-    )
-    return decoded.select(
-        *[F.col(f"decoded.{n}").alias(n) for n in names],
-        *KAFKA_COLUMNS,
-        F.col(f"decoded.{SCHEMA_ID}").alias(SCHEMA_ID),
-        F.col(f"decoded.{DECODE_ERROR}").alias(DECODE_ERROR),
-        RAW_VALUE,
     )
 
 
@@ -115,4 +95,4 @@ def read_positions(
     """
     topic = settings.topics.position
     raw = read_topic(spark, settings, topic, streaming, starting_offsets, **options)
-    return decode_topic(raw, settings, topic_schemas(settings)[topic], writers)
+    return decode_topic(raw, settings, topic, writers)
