@@ -21,12 +21,13 @@ from transitstream.predict import (
     AnomalyEvent,
     BunchingState,
     Catalog,
+    Prediction,
     Predictor,
     SegmentState,
     TripPlan,
     VehicleState,
 )
-from transitstream.predict.eta import first_predicted
+from transitstream.predict.eta import first_predicted, make_prediction
 from transitstream.stream.publish import Sent, to_publish
 
 ENRICHED, ETA, ANOMALY = "enriched", "eta", "anomaly"
@@ -91,21 +92,22 @@ class RouteBrain:
         last_ts = 0
         for event in events:
             res = self.predictor.process(event)
-            if res.match is not None:
+            if res.match is not None:  # matched: the vehicle's trip is in the feed
                 v = self.predictor.vehicles[str(event["vehicle_id"])]
-                out.append(self._enriched(event, v))
-                out += self._etas(v, res.arrival_s)
+                plan = self.predictor.catalog.plan(v.trip_id)
+                assert plan is not None
+                out.append(self._enriched(event, v, plan))
+                out += self._etas(v, plan, res.arrival_s)
             out += [self._anomaly(a, event) for a in res.anomalies]
             last_ts = max(last_ts, int(event["ts"]))
         if last_ts:
             out += [self._anomaly(a, None) for a in self.predictor.check_bunching(last_ts)]
         return out
 
-    def _enriched(self, event: Mapping[str, Any], v: VehicleState) -> OutRow:
-        plan = self.predictor.catalog.plan(v.trip_id)
+    def _enriched(self, event: Mapping[str, Any], v: VehicleState, plan: TripPlan) -> OutRow:
         route = self.predictor.catalog.feed.routes.get(v.route_id)
         route_name = event.get("route_name") or (route.name if route else None)
-        nxt = plan is not None and v.next_stop < len(plan.stop_ids)
+        nxt = v.next_stop < len(plan.stop_ids)
         value = {
             "event_id": str(event["event_id"]),
             "vehicle_id": v.vehicle_id,
@@ -119,29 +121,25 @@ class RouteBrain:
             "event_time": int(event["ts"]),
             "distance_along_m": round(v.dist_m, 1),
             "offset_m": round(v.offset_m, 1),
-            "next_stop_id": plan.stop_ids[v.next_stop] if plan is not None and nxt else None,
-            "next_stop_sequence": plan.stop_sequences[v.next_stop] if plan and nxt else None,
+            "next_stop_id": plan.stop_ids[v.next_stop] if nxt else None,
+            "next_stop_sequence": plan.stop_sequences[v.next_stop] if nxt else None,
             "schedule_deviation_s": round(v.delay_s),
         }
         return OutRow(ENRICHED, v.vehicle_id, value)
 
-    def _etas(self, v: VehicleState, arrival_s: list[float]) -> list[OutRow]:
-        """The records of this fix's predictions that `publish` says to send, built straight
-        from the plan (no `Prediction` for the ones it holds back)."""
-        plan = self.predictor.catalog.plan(v.trip_id)
-        if plan is None:
-            return []
-        now = v.ts_ms
+    def _etas(self, v: VehicleState, plan: TripPlan, arrival_s: list[float]) -> list[OutRow]:
+        """The records of the predictions `publish` says to send (no `Prediction` is made for
+        the ones it holds back, most of them)."""
+        first = first_predicted(v)
+        settings = self.predictor.settings
         sent, due = to_publish(
-            self.sent.get(v.vehicle_id),
-            plan.trip_id,
-            first_predicted(v),
-            arrival_s,
-            now,
-            self.predictor.settings,
+            self.sent.get(v.vehicle_id), plan.trip_id, first, arrival_s, v.ts_ms, settings
         )
         self.sent[v.vehicle_id] = sent
-        return [_eta_row(plan, v, k, predicted, now) for k, predicted in due]
+        return [
+            _eta(make_prediction(plan, v, k, arrival_s[k - first], v.ts_ms, "model"))
+            for k, _ in due
+        ]
 
     def _anomaly(self, a: AnomalyEvent, event: Mapping[str, Any] | None) -> OutRow:
         slot = f"{a.vehicle_id}|{a.kind}"
@@ -168,22 +166,21 @@ class RouteBrain:
         return OutRow(ANOMALY, a.vehicle_id, value)
 
 
-def _eta_row(plan: TripPlan, v: VehicleState, k: int, predicted: int, now: int) -> OutRow:
-    """A `stop.eta.v1` value; the same fields as `predict.eta.make_prediction` gives."""
-    stop_id = plan.stop_ids[k]
+def _eta(p: Prediction) -> OutRow:
+    """A `stop.eta.v1` record of a prediction."""
     value = {
-        "stop_id": stop_id,
-        "stop_sequence": plan.stop_sequences[k],
-        "vehicle_id": v.vehicle_id,
-        "trip_id": plan.trip_id,
-        "route_id": plan.route_id,
-        "predicted_time": predicted,
-        "prediction_time": now,
-        "horizon_s": round((predicted - now) / 1000.0),
-        "scheduled_time": v.day_start_ms + plan.arr_s[k] * 1000 or None,
+        "stop_id": p.stop_id,
+        "stop_sequence": p.stop_sequence,
+        "vehicle_id": p.vehicle_id,
+        "trip_id": p.trip_id,
+        "route_id": p.route_id,
+        "predicted_time": p.predicted_time,
+        "prediction_time": p.prediction_time,
+        "horizon_s": round(p.horizon_s),
+        "scheduled_time": p.scheduled_time or None,
         "model": "segments-v1",
     }
-    return OutRow(ETA, stop_id, value)
+    return OutRow(ETA, p.stop_id, value)
 
 
 def _opt_float(value: Any) -> float | None:

