@@ -24,6 +24,7 @@ from google.transit import gtfs_realtime_pb2 as rt
 from transitstream.config import Settings
 from transitstream.db.migrate import connect
 from transitstream.gtfs import Feed, load_feed
+from transitstream.infra.process import wait_until
 from transitstream.project.stale import sweep
 from transitstream.serve.client import running_api
 from transitstream.serve.sample import delete_vehicles, trip_arrivals, write_rows
@@ -197,10 +198,7 @@ def test_staleness_by_flag_or_by_silence(http: httpx.Client, api: Settings) -> N
     assert http.get(f"/vehicles/{silent}").json()["stale"] is True
     # by the flag alone; read-your-writes is best-effort (the sweep's NOTIFY reaches the API
     # asynchronously, and until then the cache may answer): at once as a rule, within a scan
-    deadline = time.monotonic() + 2.0
-    while not http.get(f"/vehicles/{flagged}").json()["stale"] and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert http.get(f"/vehicles/{flagged}").json()["stale"] is True
+    assert wait_until(lambda: http.get(f"/vehicles/{flagged}").json()["stale"] is True, 2.0, 0.02)
 
     def ids(**params: Any) -> list[str]:
         body = http.get("/vehicles", params={"route_id": route, **params}).json()

@@ -10,10 +10,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import psutil
@@ -22,7 +21,7 @@ from fastapi import FastAPI
 
 from transitstream.config import Settings, project_root
 from transitstream.infra import stack as native
-from transitstream.infra.process import running_process, stop
+from transitstream.infra.process import running_process, stop, wait_until
 from transitstream.serve.process import COMPONENT
 from transitstream.serve.sample import delete_vehicles, write_rows
 
@@ -33,19 +32,6 @@ PREFIX = "t-serve-workers-"
 
 def workers_of(parent: psutil.Process) -> list[psutil.Process]:
     return [p for p in parent.children() if "spawn_main" in " ".join(p.cmdline())]
-
-
-def eventually(read: Callable[[], Any], expected: Any, deadline_s: float = 2.0) -> Any:
-    """`read()` until it gives `expected` or `deadline_s` passes; the last value read.
-
-    Read-your-writes is best-effort: a writer's NOTIFY reaches the API asynchronously, so a
-    read right after a commit may still be answered from the cache, until the next scan."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = read()
-        if value == expected or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def test_two_workers_answer_fresh_rows_and_stop_with_their_parent(stack: Settings) -> None:
@@ -74,9 +60,11 @@ def test_two_workers_answer_fresh_rows_and_stop_with_their_parent(stack: Setting
                 fix = {"vehicle_id": bus, "route_id": "1", "lat": lat, "lon": -85.3,
                        "event_time": datetime.now(UTC)}  # fmt: skip
                 write_rows(settings, vehicles=[fix])
+                # read-your-writes is best-effort: the writer's NOTIFY reaches each worker
+                # asynchronously, so a read right after the commit may still be a cached answer
                 for _ in range(6):
-                    assert (
-                        eventually(lambda: http.get(f"/vehicles/{bus}").json()["lat"], lat) == lat
+                    assert wait_until(
+                        lambda lat=lat: http.get(f"/vehicles/{bus}").json()["lat"] == lat, 2.0, 0.02
                     )
         # SIGTERM to the parent alone (`stop` would SIGKILL leftovers): uvicorn must stop its
         # workers itself, or a Ctrl+C or a plain `kill` would orphan them

@@ -172,9 +172,8 @@ PLAIN = (b"stop_id=s%201", b"stop_id=a+b&route_id=r%2B1", b"stop_id=%E2%82%AC&li
 
 @pytest.mark.parametrize(
     "query",
-    [b"stop_id=s%201", b"stop_id=a+b&route_id=r%2B1", b"stop_id=%E2%82%AC&limit=7",
-     b"stop_id=%FF%FE", b"stop_id=\xe9t\xe9", b"stop_id=s1&route_id=", b"stop_id=s1&route_id",
-     b"stop_id=%00", b"stop_id=s%3Bx;y", b"stop_id=s1&limit=5&"],
+    [*PLAIN, b"stop_id=%FF%FE", b"stop_id=\xe9t\xe9", b"stop_id=s1&route_id=",
+     b"stop_id=s1&route_id", b"stop_id=%00", b"stop_id=s%3Bx;y", b"stop_id=s1&limit=5&"],
 )  # fmt: skip
 def test_fast_path_reads_the_query_as_starlette_does(query: bytes) -> None:
     """The route sees `Request(scope).query_params`: the fast path's key must name the same

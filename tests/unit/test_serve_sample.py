@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from transitstream.project.tables import ANOMALIES, VEHICLES
-from transitstream.serve.sample import _anomaly, _eta, _folded, _vehicle
+from transitstream.project.batch import Batch
+from transitstream.project.tables import ANOMALIES, VEHICLES, Row, Table
+from transitstream.serve.sample import _anomaly, _eta, _vehicle
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def fix(lat: float, at: datetime) -> dict[str, object]:
     return {"vehicle_id": "bus-1", "route_id": "1", "lat": lat, "lon": -85.3, "event_time": at}
+
+
+def _folded(table: Table, rows: list[dict[str, object]], to_row: Any) -> list[Row]:
+    """What `project.direct.write_rows` upserts: the rows folded by the projectors' `Batch`."""
+    batch = Batch()
+    for row in rows:
+        batch.add_row(table, to_row(row))
+    return batch.row_lists()[table.name]
 
 
 def test_a_batch_is_folded_per_key_strictly_newer_wins() -> None:

@@ -6,7 +6,6 @@ import json
 import logging
 import shutil
 import zipfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tests.unit.test_simulate_client import YESTERDAY_EVENING, ingestor
 from transitstream.cli import app
 from transitstream.config import get_settings
 from transitstream.errors import TransitStreamError
@@ -44,25 +44,18 @@ def test_gtfs_flag_with_a_missing_feed_says_so(tmp_path: Path) -> None:
     assert "GTFS feed not found" in str(result.exception)
 
 
-def accept_all(request: httpx.Request) -> httpx.Response:
-    items = json.loads(request.content)
-    return httpx.Response(202, json={"accepted": len(items), "rejected": 0, "errors": []})
-
-
 def simulate_against_a_mock_ingestor(
     monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> tuple[str, dict[str, Any]]:
     """`transitstream simulate ARGS` with its HTTP client on httpx.MockTransport: no process, no
     socket. Returns what it printed and the run.json it wrote."""
-    evening = (datetime.now(UTC) - timedelta(days=1)).replace(hour=17, minute=46, second=0)
     summaries = []
 
     def run(params: SimParams, **options: Any) -> Any:
-        client = IngestClient(
-            "http://ingest.test", "tok", transport=httpx.MockTransport(accept_all)
-        )
+        handler = ingestor(get_settings(), "tok")  # the ingestor's contract, no Kafka
+        client = IngestClient("http://ingest.test", "tok", transport=httpx.MockTransport(handler))
         with client:
-            summary = real_run(params, **options, client=client, now=evening)
+            summary = real_run(params, **options, client=client, now=YESTERDAY_EVENING)
         summaries.append(summary)
         return summary
 

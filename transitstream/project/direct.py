@@ -10,7 +10,7 @@ import psycopg
 
 from transitstream.project import writer
 from transitstream.project.batch import Batch
-from transitstream.project.tables import TABLES
+from transitstream.project.tables import TABLES, Row
 
 
 def write_records(
@@ -24,10 +24,25 @@ def write_records(
     its topic's Avro schema (vehicle.enriched.v1, stop.eta.v1, vehicle.anomaly.v1). They are
     coalesced and upserted in one transaction (no offsets stored); returns rows changed.
     `notify`: the channel to wake the API's poller on (Settings.project.notify_channel)."""
+    rows = {
+        name: (TABLES[name].to_row(value) for value in values) for name, values in records.items()
+    }
+    return write_rows(conn, rows, path=path, notify=notify)
+
+
+def write_rows(
+    conn: psycopg.Connection,
+    rows: Mapping[str, Iterable[Row]],
+    *,
+    path: writer.WritePath = writer.WRITE_PATH,
+    notify: str | None = None,
+) -> dict[str, int]:
+    """`write_records` for rows already in each table's column order (`serve.sample` builds
+    them): folded per key with the table's merge rule, as a projector's batch is."""
     batch = Batch()
-    for name, values in records.items():
+    for name, table_rows in rows.items():
         table = TABLES[name]
-        for value in values:
-            batch.add_row(table, table.to_row(value))
-    tables = [(batch.tables[n], rows) for n, rows in batch.row_lists().items()]
+        for row in table_rows:
+            batch.add_row(table, row)
+    tables = [(batch.tables[n], r) for n, r in batch.row_lists().items()]
     return writer.write_batch(conn, tables, {}, path=path, notify=notify)

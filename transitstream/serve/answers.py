@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from transitstream.serve.encode import Template, scalars
 from transitstream.serve.models import Anomaly, EtaResponse, StopRef, Vehicle, VehicleDetail
@@ -79,10 +80,10 @@ class Board:
     def render(self, now: datetime, limit: int) -> bytes | None:
         """The `EtaResponse` JSON at `now` with at most `limit` arrivals, or None if only
         Postgres knows it (see the module)."""
-        live = [r for r in self.rows if now <= r.gone_at]
+        # the first `limit` still live: a board read at a large limit costs small ones nothing
+        live = list(islice((r for r in self.rows if now <= r.gone_at), limit))
         if self.full and len(live) < limit:
             return None
-        del live[limit:]
         values: list[object] = [now]
         for r in live:
             values.append(round((r.predicted - now).total_seconds()))

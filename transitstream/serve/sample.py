@@ -13,7 +13,7 @@ closed anomaly never reopens). `stale` is not written: the projector's sweep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -21,16 +21,14 @@ from psycopg import sql
 
 from transitstream.config import Settings
 from transitstream.db.migrate import connect
-from transitstream.project.batch import Batch
+from transitstream.project import direct
 from transitstream.project.tables import (
     ANOMALIES,
     ANOMALY_COLUMNS,
     ETAS,
     VEHICLES,
-    Table,
     anomaly_row,
 )
-from transitstream.project.writer import write_batch
 
 Row = dict[str, Any]
 
@@ -70,17 +68,6 @@ def _anomaly(row: Row) -> tuple[Any, ...]:
     return anomaly_row(ANOMALY_DEFAULTS | row)
 
 
-def _folded(
-    table: Table, rows: Iterable[Row], to_row: Callable[[Row], tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """One row per key, combined with the table's merge rule: a projector's `Batch` (an upsert
-    cannot touch one row twice in one statement)."""
-    batch = Batch()
-    for row in rows:
-        batch.add_row(table, to_row(row))
-    return list(batch.rows.get(table.name, {}).values())
-
-
 def write_rows(
     settings: Settings,
     vehicles: Iterable[Row] = (),
@@ -89,13 +76,13 @@ def write_rows(
 ) -> int:
     """Upsert rows in one transaction through the projectors' writer; returns rows changed
     (a row that is not newer than the one stored changes nothing)."""
-    batch = [
-        (VEHICLES, _folded(VEHICLES, vehicles, _vehicle)),
-        (ETAS, _folded(ETAS, etas, _eta)),
-        (ANOMALIES, _folded(ANOMALIES, anomalies, _anomaly)),
-    ]
+    rows = {
+        VEHICLES.projector: map(_vehicle, vehicles),
+        ETAS.projector: map(_eta, etas),
+        ANOMALIES.projector: map(_anomaly, anomalies),
+    }
     with connect(settings) as conn:
-        changed = write_batch(conn, batch, {}, notify=settings.project.notify_channel)
+        changed = direct.write_rows(conn, rows, notify=settings.project.notify_channel)
     return sum(changed.values())
 
 

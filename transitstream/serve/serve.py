@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from transitstream.config import get_settings
 from transitstream.gtfs.reader import FeedSource
 from transitstream.infra import uvicorn_service
@@ -20,12 +18,11 @@ def serve(
     poller and read cache; uvicorn's parent process stops them all on SIGTERM."""
     settings = get_settings()
     workers = workers or settings.api.workers
-    if workers > 1:
-        # each worker loads the feed in its lifespan, where a failure is a traceback per worker:
-        # the usual misconfiguration (no feed at TRANSITSTREAM_GTFS_PATH) is one line here,
-        # found by opening the feed (not parsing it: every worker does that anyway)
-        with FeedSource(Path(settings.gtfs_path)):
-            pass
+    # the app loads the feed in its lifespan, where a failure is uvicorn's traceback (per
+    # worker): the usual misconfiguration (no feed at TRANSITSTREAM_GTFS_PATH) is one line here,
+    # found by opening the feed (not parsing it: the app does that anyway)
+    with FeedSource(settings.gtfs_path):
+        pass
     uvicorn_service.serve_app(
         create_app,
         lambda s: s.api,
