@@ -13,10 +13,10 @@ import pandas as pd
 
 from transitstream.config import PredictSettings, load_settings
 from transitstream.gtfs import load_feed
-from transitstream.predict import Catalog, Prediction, Predictor
+from transitstream.predict import Catalog, Predictor
 from transitstream.schemas import load, topic_schemas
 from transitstream.simulate import SimParams, Simulation
-from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, RouteBrain, anomaly_id
+from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, RouteBrain, anomaly_id, eta_record
 from transitstream.stream.encode import DLQ, OutputSchema, encode_value
 from transitstream.stream.jobs import dead_letter
 from transitstream.stream.publish import to_publish, tolerance_ms
@@ -214,7 +214,7 @@ def test_the_route_sends_far_fewer_etas_yet_riders_see_each_stop_within_toleranc
             predicted += res.predictions
             last[str(e["vehicle_id"])] = res.predictions
     etas = [r.value for r in everything if r.kind == ETA]
-    assert etas == [as_record(p) for p in predicted]
+    assert etas == [eta_record(p).value for p in predicted]
     sent = [r.value for r in held if r.kind == ETA]
     assert 0 < len(sent) < len(etas) / 2
     latest: dict[tuple[str, str, int], dict[str, Any]] = {}
@@ -226,22 +226,6 @@ def test_the_route_sends_far_fewer_etas_yet_riders_see_each_stop_within_toleranc
             assert p.prediction_time - seen["prediction_time"] < RULE.eta_refresh_s * 1000
             change = abs(seen["predicted_time"] - p.predicted_time)
             assert change == 0 or change < tolerance_ms(p.predicted_time, p.prediction_time, RULE)
-
-
-def as_record(p: Prediction) -> dict[str, Any]:
-    """A prediction as its `stop.eta.v1` value."""
-    return {
-        "stop_id": p.stop_id,
-        "stop_sequence": p.stop_sequence,
-        "vehicle_id": p.vehicle_id,
-        "trip_id": p.trip_id,
-        "route_id": p.route_id,
-        "predicted_time": p.predicted_time,
-        "prediction_time": p.prediction_time,
-        "horizon_s": round(p.horizon_s),
-        "scheduled_time": p.scheduled_time or None,
-        "model": "segments-v1",
-    }
 
 
 def test_a_replayed_batch_sends_the_same_bytes() -> None:

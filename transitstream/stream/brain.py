@@ -137,7 +137,7 @@ class RouteBrain:
         )
         self.sent[v.vehicle_id] = sent
         return [
-            _eta(make_prediction(plan, v, k, arrival_s[k - first], v.ts_ms, "model"))
+            eta_record(make_prediction(plan, v, k, arrival_s[k - first], v.ts_ms, "model"))
             for k, _ in due
         ]
 
@@ -166,7 +166,7 @@ class RouteBrain:
         return OutRow(ANOMALY, a.vehicle_id, value)
 
 
-def _eta(p: Prediction) -> OutRow:
+def eta_record(p: Prediction) -> OutRow:
     """A `stop.eta.v1` record of a prediction."""
     value = {
         "stop_id": p.stop_id,
