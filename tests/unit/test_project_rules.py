@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from transitstream.errors import TransitStreamError
+from transitstream.project import direct
 from transitstream.project.batch import Batch
 from transitstream.project.tables import (
     ANOMALIES,
@@ -154,3 +155,16 @@ def test_projector_names() -> None:
     assert [t.name for t in select(["etas"])] == ["stop_eta"]
     with pytest.raises(TransitStreamError, match="choose from"):
         select("buses")
+
+
+def test_write_records_gives_each_table_its_own_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    written: dict[str, list[Row]] = {}
+
+    def write_batch(_conn: Any, tables: list[tuple[Table, list[Row]]], *_: Any, **__: Any) -> Any:
+        written.update({table.name: rows for table, rows in tables})
+        return {name: len(rows) for name, rows in written.items()}
+
+    monkeypatch.setattr(direct.writer, "write_batch", write_batch)
+    direct.write_records(None, {"vehicles": [fix("v1", 1)], "etas": [prediction("v1", 2, 1)]})  # type: ignore[arg-type]
+    assert written[VEHICLES.name] == [VEHICLES.to_row(fix("v1", 1))]
+    assert written[ETAS.name] == [ETAS.to_row(prediction("v1", 2, 1))]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from transitstream.project.batch import Batch
+from tests.unit.test_project_rules import coalesce
 from transitstream.project.tables import ANOMALIES, VEHICLES, Row, Table
 from transitstream.serve.sample import _anomaly, _eta, _vehicle
 
@@ -19,11 +19,8 @@ def fix(lat: float, at: datetime) -> dict[str, object]:
 
 
 def _folded(table: Table, rows: list[dict[str, object]], to_row: Any) -> list[Row]:
-    """What `project.direct.write_rows` upserts: the rows folded by the projectors' `Batch`."""
-    batch = Batch()
-    for row in rows:
-        batch.add_row(table, to_row(row))
-    return batch.row_lists()[table.name]
+    """What `project.direct.write_rows` upserts: the rows coalesced by the projectors' `Batch`."""
+    return list(coalesce(table, [to_row(r) for r in rows]).values())
 
 
 def test_a_batch_is_folded_per_key_strictly_newer_wins() -> None:

@@ -24,9 +24,7 @@ def write_records(
     its topic's Avro schema (vehicle.enriched.v1, stop.eta.v1, vehicle.anomaly.v1). They are
     coalesced and upserted in one transaction (no offsets stored); returns rows changed.
     `notify`: the channel to wake the API's poller on (Settings.project.notify_channel)."""
-    rows = {
-        name: (TABLES[name].to_row(value) for value in values) for name, values in records.items()
-    }
+    rows = {name: [TABLES[name].to_row(v) for v in values] for name, values in records.items()}
     return write_rows(conn, rows, path=path, notify=notify)
 
 
