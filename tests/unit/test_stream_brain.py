@@ -14,9 +14,18 @@ import pandas as pd
 from transitstream.config import PredictSettings, load_settings
 from transitstream.gtfs import load_feed
 from transitstream.predict import Catalog, Predictor
+from transitstream.predict.eta import predict_arrivals
 from transitstream.schemas import load, topic_schemas
 from transitstream.simulate import SimParams, Simulation
-from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, RouteBrain, anomaly_id, eta_record
+from transitstream.stream.brain import (
+    ANOMALY,
+    ENRICHED,
+    ETA,
+    OutRow,
+    RouteBrain,
+    anomaly_id,
+    eta_record,
+)
 from transitstream.stream.encode import DLQ, OutputSchema, encode_value
 from transitstream.stream.jobs import dead_letter
 from transitstream.stream.publish import to_publish, tolerance_ms
@@ -198,14 +207,20 @@ def test_passed_stops_leave_the_memory_and_a_new_trip_starts_afresh() -> None:
     assert [k for k, _ in due] == [3]
 
 
+def fix_by_fix(brain: RouteBrain, events: list[dict[str, object]]) -> list[OutRow]:
+    """A live job's micro-batches: one fix each."""
+    return [row for e in events for row in brain.process([e])]
+
+
 def test_the_route_sends_far_fewer_etas_yet_riders_see_each_stop_within_tolerance() -> None:
-    """With the thresholds off, every fix sends every stop ahead (the predictor's predictions,
-    field for field); with the defaults far fewer, yet the latest sent for each stop ahead of a
-    vehicle's last fix is recent and within the change tolerance of what that fix predicts."""
+    """One fix per micro-batch (a live fleet): with the thresholds off, every fix sends every
+    stop ahead (the predictor's predictions, field for field); with the defaults far fewer, yet
+    the latest sent for each stop ahead of a vehicle's last fix is recent and within the change
+    tolerance of what that fix predicts."""
     catalog = Catalog(load_feed())
     _, events = route_events()
-    everything = RouteBrain(catalog, EVERY).process(events)
-    held = RouteBrain(catalog, RULE).process(events)
+    everything = fix_by_fix(RouteBrain(catalog, EVERY), events)
+    held = fix_by_fix(RouteBrain(catalog, RULE), events)
     predictor, last = Predictor(catalog, RULE), {}
     predicted = []
     for e in events:
@@ -226,6 +241,33 @@ def test_the_route_sends_far_fewer_etas_yet_riders_see_each_stop_within_toleranc
             assert p.prediction_time - seen["prediction_time"] < RULE.eta_refresh_s * 1000
             change = abs(seen["predicted_time"] - p.predicted_time)
             assert change == 0 or change < tolerance_ms(p.predicted_time, p.prediction_time, RULE)
+
+
+def test_a_batch_predicts_from_each_vehicles_latest_fix_only() -> None:
+    """Several fixes of a vehicle in one micro-batch (a backlog): each fix is sent enriched, but
+    the ETAs come from its latest only (the earlier ones would be overwritten in the same
+    transaction), every stop ahead of it, as the predictor predicts them after the batch."""
+    catalog = Catalog(load_feed())
+    _, events = route_events()
+    rows = RouteBrain(catalog, EVERY).process(events)
+    last_fix: dict[str, int] = {}
+    for row in rows:
+        if row.kind == ENRICHED:
+            last_fix[row.value["vehicle_id"]] = row.value["event_time"]
+    assert len(last_fix) > 1 and sum(r.kind == ENRICHED for r in rows) > 10 * len(last_fix)
+    etas = [r.value for r in rows if r.kind == ETA]
+    assert {(e["vehicle_id"], e["prediction_time"]) for e in etas} == set(last_fix.items())
+    predictor = Predictor(catalog, EVERY)
+    for e in events:
+        predictor.process(e)
+    for vid in last_fix:
+        v = predictor.vehicles[vid]
+        plan = catalog.plan(v.trip_id)
+        assert plan is not None
+        expected = predict_arrivals(plan, v, predictor.segments, v.ts_ms, EVERY)
+        assert [e for e in etas if e["vehicle_id"] == vid] == [
+            eta_record(p).value for p in expected
+        ]
 
 
 def test_a_replayed_batch_sends_the_same_bytes() -> None:

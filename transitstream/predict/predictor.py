@@ -12,6 +12,7 @@ from typing import Any
 from transitstream.config import PredictSettings
 from transitstream.predict.bunching import detect_bunching
 from transitstream.predict.catalog import Catalog
+from transitstream.predict.eta import predict_arrivals
 from transitstream.predict.segments import learn
 from transitstream.predict.state import (
     AnomalyEvent,
@@ -24,7 +25,8 @@ from transitstream.predict.vehicle import step
 
 
 class Predictor:
-    """Feed it events in event-time order per vehicle; segment times are learned as they come."""
+    """Feed it events in event-time order per vehicle; segment times are learned as they come,
+    and each matched fix predicts every stop ahead with what it just taught them."""
 
     def __init__(
         self,
@@ -33,13 +35,13 @@ class Predictor:
         *,
         baselines: bool = False,
         learning: bool = True,
-        records: bool = True,
+        predictions: bool = True,
     ) -> None:
         self.catalog = catalog
         self.settings = settings or PredictSettings()
         self.baselines = baselines
         self.learning = learning
-        self.records = records  # Prediction records per fix; False: arrival times only
+        self.predictions = predictions  # False: the caller predicts (the stream job, per batch)
         self.vehicles: dict[str, VehicleState] = {}
         self.segments = SegmentState()
         self.bunching = BunchingState()
@@ -53,12 +55,15 @@ class Predictor:
             self.catalog,
             self.settings,
             baselines=self.baselines,
-            records=self.records,
         )
         self.vehicles[vid] = v
         if self.learning:
             for obs in res.observations:
                 learn(self.segments, obs, self.settings)
+        if self.predictions and res.match is not None:
+            plan = self.catalog.plan(v.trip_id)
+            assert plan is not None  # matched: its trip is in the feed
+            res.predictions = predict_arrivals(plan, v, self.segments, v.ts_ms, self.settings)
         return res
 
     def check_bunching(self, now_ms: int) -> list[AnomalyEvent]:

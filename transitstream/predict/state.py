@@ -194,7 +194,6 @@ class StepResult:
     """Everything one event produced; `skipped` says why an event changed nothing."""
 
     match: Match | None = None
-    arrival_s: list[float] = field(default_factory=list)  # epoch s, from eta.first_predicted on
     predictions: list[Prediction] = field(default_factory=list)
     baselines: list[Prediction] = field(default_factory=list)
     anomalies: list[AnomalyEvent] = field(default_factory=list)

@@ -16,7 +16,6 @@ from transitstream.config import PredictSettings
 from transitstream.predict import anomalies as rules
 from transitstream.predict.baselines import distance_speed, timetable
 from transitstream.predict.catalog import Catalog, TripPlan
-from transitstream.predict.eta import arrival_times, as_predictions
 from transitstream.predict.mapmatch import deviation_s, initial_match, relocate, track_match
 from transitstream.predict.segments import expected_s
 from transitstream.predict.state import (
@@ -36,15 +35,14 @@ def step(
     s: PredictSettings,
     *,
     baselines: bool = False,
-    records: bool = True,
 ) -> tuple[VehicleState, StepResult]:
     """Advance `state` (mutated in place and returned; None for a vehicle never seen) by one
     validated position event (the ingest contract: vehicle_id, trip_id, lat, lon, ts, speed).
 
     Events at or before the last accepted one are skipped (duplicates, late arrivals): the state
     only moves forward. A fix implying an impossible jump is reported and otherwise ignored.
-    The arrival times always come back (`StepResult.arrival_s`); `records=False` skips making a
-    `Prediction` of each, for a caller that publishes only a few of them (the stream job).
+    Arrival predictions are not made here: they read the segment times, which should first
+    learn from this fix's traversals (`Predictor.process`, `eta.predict_arrivals`).
     """
     v = state if state is not None else VehicleState(str(event["vehicle_id"]))
     res = StepResult()
@@ -91,9 +89,6 @@ def step(
         v.dirty = True
     nxt = plan.stop_ids[v.next_stop] if v.next_stop < len(plan.stop_ids) else None
     res.match = Match(v.dist_m, v.offset_m, v.next_stop, nxt, v.delay_s, v.departed)
-    res.arrival_s = arrival_times(plan, v, segments, ts, s)
-    if records:
-        res.predictions = as_predictions(plan, v, res.arrival_s, ts)
     if baselines:
         res.baselines = timetable(plan, v, ts) + distance_speed(plan, v, ts, s)
     return v, res

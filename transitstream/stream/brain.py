@@ -27,7 +27,7 @@ from transitstream.predict import (
     TripPlan,
     VehicleState,
 )
-from transitstream.predict.eta import first_predicted, make_prediction
+from transitstream.predict.eta import arrival_times, first_predicted, make_prediction
 from transitstream.stream.publish import Sent, to_publish
 
 ENRICHED, ETA, ANOMALY = "enriched", "eta", "anomaly"
@@ -54,7 +54,7 @@ class RouteBrain:
     value in Spark's state store."""
 
     def __init__(self, catalog: Catalog, settings: PredictSettings) -> None:
-        self.predictor = Predictor(catalog, settings, records=False)  # ETAs: see `publish`
+        self.predictor = Predictor(catalog, settings, predictions=False)  # ETAs: see `process`
         self.opened: dict[str, int] = {}  # "vehicle|kind" -> event time it opened
         self.sent: dict[str, Sent] = {}  # vehicle -> the ETAs last published for its trip
 
@@ -87,21 +87,36 @@ class RouteBrain:
 
     # -- processing ----------------------------------------------------------------------------
     def process(self, events: Iterable[Mapping[str, Any]]) -> list[OutRow]:
-        """Events of this route in event-time order -> enriched, ETA and anomaly rows."""
+        """One micro-batch of this route's events, in event-time order -> enriched, ETA and
+        anomaly rows.
+
+        Every fix is matched, checked for anomalies and sent enriched; the ETAs are predicted
+        once per vehicle, from its latest fix of the batch (after the whole batch's segment
+        learning). An earlier fix's predictions would go out in the same transaction as the later
+        ones and be overwritten by them at once, so computing them is pure waste: "conflation".
+        At one fix per vehicle per batch (a live fleet) nothing changes; when a batch holds
+        several (catching up on a backlog after a restart), the job does that much less work.
+        """
         out: list[OutRow] = []
+        latest: dict[str, tuple[VehicleState, TripPlan]] = {}  # in order of each last fix
         last_ts = 0
+        predictor = self.predictor
         for event in events:
-            res = self.predictor.process(event)
+            res = predictor.process(event)
             if res.match is not None:  # matched: the vehicle's trip is in the feed
-                v = self.predictor.vehicles[str(event["vehicle_id"])]
-                plan = self.predictor.catalog.plan(v.trip_id)
+                vid = str(event["vehicle_id"])
+                v = predictor.vehicles[vid]
+                plan = predictor.catalog.plan(v.trip_id)
                 assert plan is not None
                 out.append(self._enriched(event, v, plan))
-                out += self._etas(v, plan, res.arrival_s)
+                latest.pop(vid, None)
+                latest[vid] = (v, plan)
             out += [self._anomaly(a, event) for a in res.anomalies]
             last_ts = max(last_ts, int(event["ts"]))
+        for v, plan in latest.values():
+            out += self._etas(v, plan)
         if last_ts:
-            out += [self._anomaly(a, None) for a in self.predictor.check_bunching(last_ts)]
+            out += [self._anomaly(a, None) for a in predictor.check_bunching(last_ts)]
         return out
 
     def _enriched(self, event: Mapping[str, Any], v: VehicleState, plan: TripPlan) -> OutRow:
@@ -127,11 +142,13 @@ class RouteBrain:
         }
         return OutRow(ENRICHED, v.vehicle_id, value)
 
-    def _etas(self, v: VehicleState, plan: TripPlan, arrival_s: list[float]) -> list[OutRow]:
-        """The records of the predictions `publish` says to send (no `Prediction` is made for
-        the ones it holds back, most of them)."""
+    def _etas(self, v: VehicleState, plan: TripPlan) -> list[OutRow]:
+        """The records of the vehicle's predictions (from its latest fix) that `publish` says to
+        send (no `Prediction` is made for the ones it holds back, most of them)."""
+        p = self.predictor
+        settings = p.settings
+        arrival_s = arrival_times(plan, v, p.segments, v.ts_ms, settings)
         first = first_predicted(v)
-        settings = self.predictor.settings
         sent, due = to_publish(
             self.sent.get(v.vehicle_id), plan.trip_id, first, arrival_s, v.ts_ms, settings
         )

@@ -1,9 +1,10 @@
 """Which of a fix's arrival predictions the stream job publishes: those that changed materially.
 
-Every fix predicts every stop ahead (about 30), but from one fix to the next most of those move
-by a few seconds, which no rider notices. Publishing them all meant ~30 `stop.eta.v1` records
-per position to build, encode, produce and project, the bulk of the job's work. Like real
-feeds, the job publishes a stop's prediction for a vehicle's trip only when
+A vehicle's latest fix of each micro-batch predicts every stop ahead (about 30; see
+`RouteBrain.process`), but from one fix to the next most of those move by a few seconds, which
+no rider notices. Publishing them all meant ~30 `stop.eta.v1` records per position to build,
+encode, produce and project, the bulk of the job's work. Like real feeds, the job publishes a
+stop's prediction for a vehicle's trip only when
 
 * nothing was published for it yet on this trip;
 * it moved by at least max(`eta_change_min_s`, `eta_change_ratio` x its horizon) from the one
