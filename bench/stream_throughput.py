@@ -9,7 +9,9 @@ exactly as the ingestor does, no HTTP) and runs the real job (`stream.run.run_jo
    anomalies in `RouteBrain`) and the driver's Avro serialization of its output rows;
 2. catch-up: N events preloaded, the job run with `available_now=True` at several
    maxOffsetsPerTrigger sizes: rows/s and per-batch duration (p50/p90/max of `batchDuration`);
-3. sustained: a producer thread feeds a fixed rate R for D seconds while the job runs with its
+3. floor: the same catch-up in small batches, with the per-route function swapped for one that
+   does nothing (keeps its state, returns no rows): what a micro-batch costs before any work;
+4. sustained: a producer thread feeds a fixed rate R for D seconds while the job runs with its
    normal trigger (`Settings.spark.trigger_s`); input vs processing rate, batch duration, and
    whether the lag (topic end minus the last batch's end offsets) stayed bounded. Rates go up
    until one falls behind (the higher ones are then skipped, unless --all-rates); the highest R
@@ -34,12 +36,13 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -59,6 +62,7 @@ from transitstream.ingest.validate import validate_event
 from transitstream.predict import Catalog
 from transitstream.simulate.generate import Simulation
 from transitstream.simulate.params import SimParams
+from transitstream.stream import jobs
 from transitstream.stream.brain import RouteBrain
 from transitstream.stream.encode import encode_value, output_schemas
 from transitstream.stream.run import query_name, run_job
@@ -275,6 +279,7 @@ class Sustained:
     spark_processing: float  # Spark's processedRowsPerSecond (rows / batch duration), weighted
     batches: int  # started in the feed's second half
     durations: list[float]  # of those batches
+    rows_per_batch: float  # mean, of those batches
     lag_end: int  # offsets not yet processed when the feed stopped
     lag_slope: float  # offsets/s, over the second half of the feed
     behind_max: float
@@ -318,6 +323,33 @@ def run_catch_up(
         late_rows(progress),
         result.rows_written,
     )
+
+
+def idle_group_fn(
+    gtfs_path: str, predict: Any, outputs: Any
+) -> Callable[[Any, Any, Any], Iterator[pd.DataFrame]]:
+    """`jobs.route_group_fn`'s stand-in for the floor: it reads its input and keeps its state,
+    and does nothing else (no matching, no ETAs, no rows)."""
+
+    def fn(key: Any, pdfs: Any, state: Any) -> Iterator[pd.DataFrame]:
+        for _ in pdfs:
+            pass
+        state.update((state.get[0] if state.exists else "",))
+        yield pd.DataFrame({"kind": [], "key": [], "value": []}, dtype=object)
+
+    return fn
+
+
+def run_floor(settings: Settings, log: ProgressLog, max_offsets: int, expected: int) -> CatchUp:
+    """The catch-up with `idle_group_fn` in the job's place: Spark's own cost per micro-batch
+    (planning, offset and commit logs, Kafka read, shuffle, Python tasks, state store, the
+    foreachBatch transaction), which no work in the per-route function can go below."""
+    real = jobs.route_group_fn
+    jobs.route_group_fn = idle_group_fn
+    try:
+        return run_catch_up(settings, log, f"floor-{max_offsets}", max_offsets, expected)
+    finally:
+        jobs.route_group_fn = real
 
 
 class Feeder(threading.Thread):
@@ -493,6 +525,7 @@ def run_sustained(
         spark_processing=rows / busy if busy else 0.0,
         batches=len(steady),
         durations=[duration_s(p) for p in steady],
+        rows_per_batch=rows / len(steady) if steady else 0.0,
         lag_end=lags[-1],
         lag_slope=slope(second_half),
         behind_max=max((behind(p) for p in progress), default=0.0),
@@ -660,6 +693,7 @@ def report(
     cost: Cost | None,
     ingest_rate: float,
     catch_ups: list[CatchUp],
+    floors: list[CatchUp],
     sustained: list[Sustained],
     skipped: list[int],
     loads: tuple[str, str],
@@ -734,6 +768,26 @@ def report(
                 for k in sorted({k for c in catch_ups for k in c.written})
             ),
         ]
+    if floors:
+        lines += [
+            "",
+            "floor: the same catch-up with the per-route function idle (it reads its input, keeps "
+            "its state and returns no rows); a micro-batch costs this before any of the job's "
+            "work:",
+            "",
+            *table(
+                ["maxOffsetsPerTrigger", "batches", "batch p50 / p90 / max s", "min s"],
+                [
+                    [
+                        f"{f.max_offsets:,}",
+                        str(f.batches),
+                        spread(f.durations),
+                        fmt_s(min(f.durations)),
+                    ]
+                    for f in floors
+                ],
+            ),
+        ]
     if sustained or skipped:
         lines += [
             "",
@@ -745,7 +799,10 @@ def report(
             "drained = feed stop -> all of it processed. keeps up = processed >= 95% of fed "
             "and drained within two batch cycles + 2 s (the limit). Spark's "
             "maxOffsetsBehindLatest (max over batches) stays 0 unless maxOffsetsPerTrigger caps "
-            "a batch, hence the lag measured here:",
+            "a batch, hence the lag measured here. Fixes per vehicle per batch = rows per batch / "
+            "fleet size: above 1, the job predicts ETAs from each vehicle's latest fix only "
+            "(`RouteBrain.process`), so a small fleet fed fast costs less per position than a "
+            "large one at the same rate:",
             "",
             *table(
                 [
@@ -756,6 +813,7 @@ def report(
                     "processed ev/s",
                     "batches",
                     "batch p50 / p90 / max s",
+                    "fixes per vehicle per batch",
                     "lag at feed end",
                     "lag slope, 2nd half /s",
                     "maxOffsetsBehindLatest",
@@ -771,6 +829,7 @@ def report(
                         f"{r.steady_rate:,.0f}",
                         str(r.batches),
                         spread(r.durations),
+                        f"{r.rows_per_batch / args.vehicles:.1f}",
                         f"{r.lag_end:,}",
                         f"{r.lag_slope:+,.0f}",
                         f"{r.behind_max:,.0f}",
@@ -780,7 +839,7 @@ def report(
                     ]
                     for r in sustained
                 ]
-                + [[f"{r:,}", *["-"] * 10, "not run: a lower rate fell behind"] for r in skipped],
+                + [[f"{r:,}", *["-"] * 11, "not run: a lower rate fell behind"] for r in skipped],
             ),
             "",
             "- rows dropped by the watermark: "
@@ -830,6 +889,11 @@ def report(
             f"- fixed cost per batch: the smallest batch ({smallest[0]:,} rows) took "
             f"{smallest[1]:.2f} s"
         )
+    for f in floors:
+        limits.append(
+            f"- the floor: with the per-route function idle, a batch of {f.max_offsets:,} rows "
+            f"took {fmt_s(statistics.median(f.durations))} s (p50)"
+        )
     if limits:
         lines += ["", "what limits it (from these figures):", *limits]
     return [*lines, ""]
@@ -875,6 +939,12 @@ def parse_args() -> argparse.Namespace:
         "--all-rates",
         action="store_true",
         help="also run the rates above one the job did not keep up with",
+    )
+    parser.add_argument(
+        "--floor-batch",
+        type=ints,
+        default="1000,10000",
+        help="maxOffsetsPerTrigger sizes of the floor runs (the job's function idle; 0: skip)",
     )
     parser.add_argument("--warmup", type=int, default=3_000, help="events of the warm-up run")
     parser.add_argument(
@@ -931,6 +1001,7 @@ def main() -> None:
         run_catch_up(settings, log, "warmup", 10_000, args.warmup)
 
         catch_ups: list[CatchUp] = []
+        floors: list[CatchUp] = []
         ingest_rate = 0.0
         if args.preload:
             step(f"preload {args.preload:,} events")
@@ -946,6 +1017,11 @@ def main() -> None:
                 )
                 catch_ups.append(c)
                 truncate(settings, *output_topics(settings))  # the bench's disk, not the input
+            for size in [n for n in args.floor_batch if n > 0]:
+                step(f"floor: catch-up in batches of {size:,}, per-route function idle")
+                floors.append(run_floor(settings, log, size, args.preload))
+                print(f"  {floors[-1].batches} batches, {spread(floors[-1].durations)} s")
+                truncate(settings, *output_topics(settings))
 
         sustained: list[Sustained] = []
         skipped: list[int] = []
@@ -976,6 +1052,7 @@ def main() -> None:
             cost,
             ingest_rate,
             catch_ups,
+            floors,
             sustained,
             skipped,
             (loads_before, load()),

@@ -276,6 +276,16 @@ class SparkSettings(BaseModel):
         120, ge=0, description="event-time lateness tolerated; later rows are counted, not used"
     )
     max_offsets_per_trigger: int = Field(200_000, ge=1, description="cap one micro-batch's input")
+    fetch_max_wait_ms: int = Field(
+        50,
+        ge=0,
+        le=500,
+        description=(
+            "the Kafka reader's fetch.max.wait.ms. A micro-batch reads each partition to its end, "
+            "which under read_committed is often a transaction marker, and a fetch there waits "
+            "this long for data that is not coming (Kafka's default, 500 ms, stalled such batches)"
+        ),
+    )
     exporter_port: int = Field(
         9405, ge=1, le=65535, description="Prometheus metrics of the stream queries' progress"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from transitstream.config import load_settings
-from transitstream.stream import pydaemon, session
+from transitstream.stream import pydaemon, session, source
 
 
 def test_the_stream_thread_gets_a_stack_deep_enough_to_be_stopped(
@@ -74,3 +74,17 @@ def test_one_shuffle_partition_per_local_core_unless_set(
         update={"master": master, "shuffle_partitions": setting}
     )
     assert session.shuffle_partitions(spark) == expected
+
+
+def test_the_kafka_source_does_not_wait_half_a_second_at_a_transaction_marker() -> None:
+    """A batch that read to a partition's end (a commit marker, under read_committed) waited
+    Kafka's default fetch.max.wait.ms of 500 ms there: the setting sets it, a caller's wins."""
+    settings = load_settings().model_copy(deep=True)
+    settings.spark.fetch_max_wait_ms = 20
+    options = source.source_options(settings, "t", "earliest", maxOffsetsPerTrigger="9")
+    assert options["kafka.fetch.max.wait.ms"] == "20"
+    assert options["kafka.isolation.level"] == "read_committed"
+    assert options["subscribe"] == "t" and options["maxOffsetsPerTrigger"] == "9"
+    mine = source.source_options(settings, "t", "latest", **{"kafka.fetch.max.wait.ms": "5"})
+    assert mine["kafka.fetch.max.wait.ms"] == "5" and mine["startingOffsets"] == "latest"
+    assert "kafka.fetch.max.wait.ms" not in source.kafka_options(settings)  # not the sink's

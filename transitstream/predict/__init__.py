@@ -3,10 +3,13 @@
 Nothing here imports Spark or does I/O, so it is tested on its own and replayed exactly.
 
 The entry point is `step(event, vehicle_state, segment_state, catalog, settings)`, called per
-vehicle in event-time order (module `vehicle`). Its state comes in two kinds (see `state`): per
-vehicle (last match, time, delay, pace, open anomalies), and per segment (learned travel times,
-shared by every vehicle of a route, with a route line and a fleet line above them). How to run
-it in Spark Structured Streaming (`applyInPandasWithState`), as we recommend:
+vehicle in event-time order (module `vehicle`); its traversals are folded in with
+`segments.learn`, and `eta.predict_arrivals` then predicts the stops ahead (`Predictor` does
+all three per fix; the stream job predicts once per vehicle and micro-batch). Its state comes
+in two kinds (see `state`): per vehicle (last match, time, delay, pace, open anomalies), and per
+segment (learned travel times, shared by every vehicle of a route, with a route line and a fleet
+line above them). How to run it in Spark Structured Streaming (`applyInPandasWithState`), as
+we recommend:
 
 * Group by **route_id**, not vehicle_id. A route's group then holds its vehicles' states, its
   segment state and its bunching state together: a traversal learned from one bus reaches the

@@ -38,6 +38,17 @@ def kafka_options(settings: Settings, **extra: Any) -> dict[str, str]:
     return options
 
 
+def source_options(
+    settings: Settings, topic: str, starting_offsets: str, **options: str
+) -> dict[str, str]:
+    """The Kafka source's options for `topic`: `kafka_options`, the fetch wait of
+    `spark.fetch_max_wait_ms` (a consumer setting, so not in the sink's), then `options`."""
+    wait = {"kafka.fetch.max.wait.ms": settings.spark.fetch_max_wait_ms}
+    return kafka_options(
+        settings, subscribe=topic, startingOffsets=starting_offsets, **{**wait, **options}
+    )
+
+
 def read_topic(
     spark: SparkSession,
     settings: Settings,
@@ -52,7 +63,7 @@ def read_topic(
     remembers where it was in its checkpoint (then `starting_offsets` only applies to its first
     run). `options` are more of Spark's Kafka source options, e.g. `maxOffsetsPerTrigger`.
     """
-    options = kafka_options(settings, subscribe=topic, startingOffsets=starting_offsets, **options)
+    options = source_options(settings, topic, starting_offsets, **options)
     if streaming:
         return spark.readStream.format("kafka").options(**options).load()
     options["endingOffsets"] = "latest"
