@@ -5,6 +5,7 @@ work."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -26,11 +27,11 @@ from tests.isolated import isolated_stack
 from transitstream.config import Settings, to_env
 from transitstream.evaluate.job_output import score_job_output
 from transitstream.gtfs import load_feed
-from transitstream.predict import Catalog, Prediction, Predictor, StepResult
+from transitstream.predict import Catalog, Prediction, Predictor, StepResult, predict_arrivals
 from transitstream.simulate import RunSummary, SimParams, run
 from transitstream.simulate.summary import Counts
 from transitstream.stream.publish import tolerance_ms
-from transitstream.stream.run import run_job
+from transitstream.stream.run import query_name, run_job
 from transitstream.stream.session import checkpoint_dir
 from transitstream.stream.sink import (
     NO_CHECKPOINT,
@@ -81,9 +82,15 @@ def ms(t: datetime) -> int:
 
 
 def test_etas_and_anomalies_from_a_simulated_run(own_stack: Settings, fleet: RunSummary) -> None:
-    s = own_stack
+    # Small micro-batches, a couple of fixes per vehicle each, as a live job sees them: the job
+    # predicts from each vehicle's latest fix of a batch, so one big batch would send only the
+    # last fix's ETAs.
+    s = own_stack.model_copy(
+        update={"spark": own_stack.spark.model_copy(update={"max_offsets_per_trigger": 20})}
+    )
     result = run_job(s, "all", available_now=True, serve_metrics=False)
     assert result.input_rows == fleet.counts.accepted
+    assert result.batches > 10
 
     positions = values(s, s.topics.position)
     enriched = values(s, s.topics.enriched)
@@ -92,20 +99,35 @@ def test_etas_and_anomalies_from_a_simulated_run(own_stack: Settings, fleet: Run
 
     # ETAs, as riders see them (the latest sent for each stop of a vehicle's trip): at each
     # vehicle's last fix, every stop ahead has one, made within eta_refresh_s, and within the
-    # change tolerance of what that fix predicts (an in-process replay of the same log, in the
-    # job's order: one batch here, sorted by event time).
+    # change tolerance of what that fix predicts. What it predicts comes from an in-process
+    # replay of the same log in the job's order: its micro-batches (from the query's offset
+    # log), each sorted by event time, each vehicle predicted from its latest fix of a batch
+    # after that batch's learning.
     etas = values(s, s.topics.eta)
     assert all(p["predicted_time"] >= p["prediction_time"] for p in etas)
     latest: dict[tuple[str, str, int], dict[str, Any]] = {}
     for p in sorted(etas, key=lambda p: p["prediction_time"]):
         latest[p["vehicle_id"], p["trip_id"], p["stop_sequence"]] = p
-    in_order = sorted(positions, key=lambda p: (p["event_time"], p["event_id"]))
+    predictors: dict[str, Predictor] = {}
     last_fix: dict[str, list[Prediction]] = {}
     predicted = 0
-    for p, res in replay(s, in_order):
-        predicted += len(res.predictions)
-        if res.match is not None and res.match.next_stop_id is not None:
-            last_fix[p["vehicle_id"]] = res.predictions
+    for batch in job_batches(s, "all"):
+        ahead: dict[str, str | None] = {}  # vehicle -> its route, if its fix has stops ahead
+        in_order = sorted(batch, key=lambda p: (p["event_time"], p["event_id"]))
+        for p, res in replay(s, in_order, predictors):
+            predicted += len(res.predictions)
+            if res.match is not None:
+                route = p["route_id"] if res.match.next_stop_id is not None else None
+                ahead[p["vehicle_id"]] = route
+        for vehicle, route in ahead.items():
+            last_fix.pop(vehicle, None)
+            if route is not None:
+                predictor = predictors[route]
+                v = predictor.vehicles[vehicle]
+                plan = predictor.catalog.plan(v.trip_id)
+                assert plan is not None
+                arrivals = predict_arrivals(plan, v, predictor.segments, v.ts_ms, s.predict)
+                last_fix[vehicle] = arrivals
     assert len(last_fix) >= 5
     print(f"ETAs sent: {len(etas)} of {predicted} predictions")
     assert len(etas) < predicted / 2  # only those that moved materially, or grew old
@@ -339,18 +361,35 @@ class CommitWatch:
 
 
 def replay(
-    s: Settings, positions: list[dict[str, Any]]
+    s: Settings, positions: list[dict[str, Any]], predictors: dict[str, Predictor] | None = None
 ) -> Iterator[tuple[dict[str, Any], StepResult]]:
     """The log replayed in the order given, in process, with a predictor per route as the job
-    keeps its state per route: each position with what the model made of it."""
+    keeps its state per route: each position with what the model made of it. `predictors`, if
+    given, is filled with them (route -> predictor), for the caller to look at afterwards."""
     feed = load_feed(s.gtfs_path)
     catalog = Catalog(feed)
-    predictors: dict[str, Predictor] = {}
+    predictors = {} if predictors is None else predictors
     for p in positions:
         route = p["route_id"]
         if route in feed.routes:
             predictor = predictors.setdefault(route, Predictor(catalog, s.predict))
             yield p, predictor.process({**p, "ts": ms(p["event_time"])})
+
+
+def job_batches(s: Settings, job: str) -> list[list[dict[str, Any]]]:
+    """The positions of each micro-batch the job ran, in order: its offset log
+    (`offsets/N`: a version line, the batch's metadata, then each source's end offsets) cut
+    the topic's records."""
+    folder = checkpoint_dir(s, query_name(job)) / "offsets"
+    ends = [
+        json.loads((folder / str(n)).read_text().splitlines()[2])[s.topics.position]
+        for n in sorted(int(p.name) for p in folder.glob("[0-9]*"))
+    ]
+    batches: list[list[dict[str, Any]]] = [[] for _ in ends]
+    for r in read_topic(s, s.topics.position):
+        b = next(i for i, end in enumerate(ends) if r.offset < end.get(str(r.partition), 0))
+        batches[b].append(r.value)
+    return batches
 
 
 def replay_enriched(s: Settings, positions: list[dict[str, Any]]) -> set[str]:
