@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from transitstream.config import Settings
-from transitstream.stream.sink import ExactlyOnceSink, OutRecord, last_committed
+from transitstream.stream.sink import ExactlyOnceSink, TopicRecords, last_committed
 from transitstream.topic_reader import read_topic
 
 pytestmark = pytest.mark.integration
@@ -35,8 +35,9 @@ def checkpoint(tmp_path: Path, query_id: str) -> Path:
     return folder
 
 
-def records(topic: str, batch: int, n: int) -> list[OutRecord]:
-    return [OutRecord(topic, f"k{i}".encode(), f"b{batch}-{i}".encode()) for i in range(n)]
+def records(topic: str, batch: int, n: int) -> list[TopicRecords]:
+    keys = [f"k{i}".encode() for i in range(n)]
+    return [TopicRecords(topic, keys, [f"b{batch}-{i}".encode() for i in range(n)])]
 
 
 def values(settings: Settings, topic: str) -> list[bytes]:
@@ -56,7 +57,9 @@ def test_a_replayed_batch_is_written_once(stack: Settings, topic: str, tmp_path:
     assert restarted.write(2, records(topic, 2, 2)) is True
     restarted.close()
 
-    expected = sorted(r.value for b, n in ((0, 5), (1, 3), (2, 2)) for r in records(topic, b, n))
+    expected = sorted(
+        v for b, n in ((0, 5), (1, 3), (2, 2)) for r in records(topic, b, n) for v in r.values
+    )
     assert values(stack, topic) == expected
     assert last_committed(stack, query, "cp-1") == 2
     assert last_committed(stack, query, "another-checkpoint") == -1
@@ -88,7 +91,7 @@ def test_a_crash_mid_batch_leaves_nothing_visible(
     assert sink.write(0, records(topic, 0, 4)) is True
     sink.close()
     got = values(stack, topic)
-    assert got == sorted(r.value for r in records(topic, 0, 4))
+    assert got == sorted(v for r in records(topic, 0, 4) for v in r.values)
     assert not any(v.startswith(b"partial-") for v in got)
 
 

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
@@ -37,7 +39,7 @@ from transitstream.stream.avro import Writers, subject_writers, unplanned_writer
 from transitstream.stream.brain import ANOMALY, ENRICHED, ETA, KINDS, OutRow, RouteBrain
 from transitstream.stream.encode import DLQ, OutputSchema, encode_value
 from transitstream.stream.session import checkpoint_dir
-from transitstream.stream.sink import ExactlyOnceSink, OutRecord
+from transitstream.stream.sink import ExactlyOnceSink, TopicRecords
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +190,11 @@ def job_outputs(job: str, outputs: dict[str, OutputSchema]) -> dict[str, OutputS
     return {kind: o for kind, o in outputs.items() if kind in JOBS[job] or kind == DLQ}
 
 
+def _keys(column: pa.ChunkedArray) -> list[bytes | None]:
+    """A batch's string keys as the producer takes them: UTF-8 bytes, no key for an empty one."""
+    return [k or None for k in column.cast(pa.binary()).to_pylist()]
+
+
 class NewWriterSchema(TransitStreamError):
     """A batch holds positions written with a schema version registered after the query was
     planned: the job re-plans with it and Spark replays the batch (nothing of it was written)."""
@@ -219,18 +226,19 @@ class BatchWriter:
 
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         table = df.toArrow()  # columnar to the driver: no Row object per record
-        kinds = table.column("kind").to_pylist()
-        keys = table.column("key").to_pylist()
-        values = table.column("value").to_pylist()
-        self._check_writers([v for k, v in zip(kinds, values, strict=True) if k == DLQ])
-        topics = self.topics
+        kind = table.column("kind")
+        by_kind = {k: table.filter(pc.equal(kind, k)) for k in self.topics}
+        self._check_writers(by_kind[DLQ].column("value").to_pylist())
         out = [
-            OutRecord(topics[k], key.encode() if key else None, value)
-            for k, key, value in zip(kinds, keys, values, strict=True)
+            TopicRecords(
+                self.topics[k], _keys(rows.column("key")), rows.column("value").to_pylist()
+            )
+            for k, rows in by_kind.items()
+            if rows.num_rows
         ]
         if self.sink.write(batch_id, out):
-            for k in kinds:
-                self.rows_written[k] += 1
+            for k, rows in by_kind.items():
+                self.rows_written[k] += rows.num_rows
 
     def _check_writers(self, dead_letters: list[bytes]) -> None:
         unplanned = unplanned_writer_ids(dead_letters, self.dlq_schema, self.writers)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +28,17 @@ log = logging.getLogger(__name__)
 NO_CHECKPOINT = "no-checkpoint"  # the id of a query that has not started yet
 
 
+POLL_EVERY = 1_000  # records produced between two polls of delivery reports
+
+
 @dataclass(frozen=True)
-class OutRecord:
+class TopicRecords:
+    """Records of one topic, keys and values side by side: as a batch's Arrow columns give
+    them, with no object per record (a micro-batch holds tens of thousands)."""
+
     topic: str
-    key: bytes | None
-    value: bytes
+    keys: Sequence[bytes | None]
+    values: Sequence[bytes]
 
 
 def checkpoint_id(checkpoint_dir: Path) -> str:
@@ -99,7 +105,7 @@ class ExactlyOnceSink:
         self.committed = -1
         self.skipped = 0
 
-    def write(self, batch_id: int, records: Iterable[OutRecord]) -> bool:
+    def write(self, batch_id: int, records: Iterable[TopicRecords]) -> bool:
         """Write the batch exactly once; False if it was already committed (a replay)."""
         if self.checkpoint is None:
             self.checkpoint = checkpoint_id(self.checkpoint_dir)
@@ -126,11 +132,9 @@ class ExactlyOnceSink:
                     "committed_at": time.time(),
                 }
             )
+            commits = self.settings.topics.stream_commits
             self._produce(
-                OutRecord(
-                    self.settings.topics.stream_commits, self.query.encode(), marker.encode()
-                ),
-                on_delivery,
+                TopicRecords(commits, [self.query.encode()], [marker.encode()]), on_delivery
             )
             self.producer.commit_transaction(self.timeout)
         except BaseException:
@@ -145,15 +149,19 @@ class ExactlyOnceSink:
         return True
 
     def _produce(
-        self, r: OutRecord, on_delivery: Callable[[KafkaError | None, object], None]
+        self, r: TopicRecords, on_delivery: Callable[[KafkaError | None, object], None]
     ) -> None:
-        while True:
-            try:
-                self.producer.produce(r.topic, key=r.key, value=r.value, on_delivery=on_delivery)
-                self.producer.poll(0)
-                return
-            except BufferError:  # local queue full: let deliveries drain, then go on
-                self.producer.poll(0.1)
+        produce, poll, topic = self.producer.produce, self.producer.poll, r.topic
+        for i, (key, value) in enumerate(zip(r.keys, r.values, strict=True), 1):
+            while True:
+                try:
+                    produce(topic, value, key, on_delivery=on_delivery)
+                    break
+                except BufferError:  # local queue full: let deliveries drain, then go on
+                    poll(0.1)
+            if i % POLL_EVERY == 0:
+                poll(0)
+        poll(0)
 
     def close(self) -> None:
         """Flush and let go of the producer: the JVM may keep this object (foreachBatch holds
