@@ -29,10 +29,9 @@ def make_console(stderr: bool = False, file: IO[str] | None = None, **options: A
 
 
 def _in_jupyter() -> bool:
-    """Rich's own test (a notebook renders its HTML at the cell's width)."""
-    from rich.console import _is_jupyter
-
-    return _is_jupyter()
+    """Rich's own test (a notebook renders its HTML at the cell's width), as a console it
+    makes with no options sees it."""
+    return Console().is_jupyter
 
 
 def command_group(help: str) -> typer.Typer:

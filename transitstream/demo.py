@@ -84,28 +84,26 @@ def wait_for_read_models(settings: Settings, summary: RunSummary, console: Conso
     return None
 
 
-def read_model_counts(settings: Settings) -> Table:
+def read_model_counts(conn: psycopg.Connection) -> Table:
     table = Table(title="What the read models hold (Postgres)")
     table.add_column("table")
     table.add_column("rows", justify="right")
-    with connect(settings) as conn:
-        for name in READ_MODELS:
-            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
-            row = conn.execute(query).fetchone()
-            table.add_row(name, f"{row[0] if row else 0:,}")
+    for name in READ_MODELS:
+        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
+        row = conn.execute(query).fetchone()
+        table.add_row(name, f"{row[0] if row else 0:,}")
     return table
 
 
-def busiest_stop(settings: Settings, ahead_min: int = 30) -> str | None:
+def busiest_stop(conn: psycopg.Connection, ahead_min: int = 30) -> str | None:
     """The stop with the most buses due in the next `ahead_min` minutes: where the board shows a
     full departure table on first open, instead of asking a newcomer to pick among 1,163 stops."""
-    with connect(settings) as conn:
-        row = conn.execute(
-            "SELECT stop_id FROM stop_eta"
-            " WHERE predicted_time BETWEEN now() AND now() + make_interval(mins => %s)"
-            " GROUP BY stop_id ORDER BY count(DISTINCT vehicle_id) DESC, stop_id LIMIT 1",
-            (ahead_min,),
-        ).fetchone()
+    row = conn.execute(
+        "SELECT stop_id FROM stop_eta"
+        " WHERE predicted_time BETWEEN now() AND now() + make_interval(mins => %s)"
+        " GROUP BY stop_id ORDER BY count(DISTINCT vehicle_id) DESC, stop_id LIMIT 1",
+        (ahead_min,),
+    ).fetchone()
     return str(row[0]) if row else None
 
 
@@ -129,8 +127,10 @@ def demo(settings: Settings, params: SimParams, console: Console | None = None) 
         console.print(f"  caught up in {waited:.0f} s")
     console.rule("4. what landed")
     console.print(topic_counts(settings))
-    console.print(read_model_counts(settings))
-    stop = busiest_stop(settings)
+    with connect(settings) as conn:
+        conn.autocommit = True  # `now()` is each query's own time, as on a connection of its own
+        console.print(read_model_counts(conn))
+        stop = busiest_stop(conn)
     if stop is not None:  # `?stop=` opens the board on that stop's departures
         board = f"{settings.api.url}/?stop={stop}"
     console.print(

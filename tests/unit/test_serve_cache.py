@@ -118,10 +118,11 @@ def test_no_entry_outlives_its_time_to_live(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_seen_sets_catch_a_late_commit_below_the_highest_revision() -> None:
-    seen = SeenSets()
-    assert seen.fresh("s1", count=1, total=100, high=100)
-    assert not seen.fresh("s1", count=1, total=100, high=100)
-    assert seen.fresh("s1", count=2, total=195, high=100)  # revision 95 committed late
+    seen, scan = SeenSets(), {}
+    assert seen.fresh("s1", count=1, total=100, high=100, scan=scan)
+    seen.keep(scan)
+    assert not seen.fresh("s1", count=1, total=100, high=100, scan={})
+    assert seen.fresh("s1", count=2, total=195, high=100, scan={})  # revision 95 committed late
 
 
 def test_a_poller_tick_reports_what_changed_to_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,10 +33,13 @@ def test_zero_overlap_follows_the_highest_revision() -> None:
 
 
 def test_seen_dedupes_by_key_and_revision() -> None:
-    seen = Seen()
-    assert seen.fresh("bus-1", 10)
-    assert not seen.fresh("bus-1", 10) and not seen.fresh("bus-1", 9)
-    assert seen.fresh("bus-1", 11) and seen.fresh("bus-2", 3)
+    seen, scan = Seen(), {}
+    assert seen.fresh("bus-1", 10, scan)
+    assert not seen.fresh("bus-1", 10, scan) and not seen.fresh("bus-1", 9, scan)
+    assert seen.fresh("bus-1", 11, scan) and seen.fresh("bus-2", 3, scan)
+    assert seen.revisions == {}  # only what the scan found, until it is kept
+    seen.keep(scan)
+    assert not seen.fresh("bus-1", 11, {}) and seen.fresh("bus-1", 12, {})
     seen.forget_below(5)
     assert seen.revisions == {"bus-1": 11}
 
@@ -98,6 +101,7 @@ def test_a_scan_that_fails_halfway_is_reported_by_the_next(
     answers["stop_eta_removed"] = [{"stop_id": "s1", "revision": 5, "n": 1, "total": 5}]
     with pytest.raises(RuntimeError):
         asyncio.run(tick.tick())
+    assert not tick.vehicles.revisions and not tick.stops.versions and tick.window.high == 0
     cache.scan_failed()  # as the loop does
     changes = asyncio.run(tick.tick())
     assert changes.etas == {"s1": [{"vehicle_id": "bus-1"}]} and "bus-1" in changes.vehicles

@@ -145,6 +145,9 @@ class ReadCache:
             self.clear()
         self.generation += 1
         if recovering:
+            # reads begun before now are refused: this scan need not report all that changed in
+            # the outage, as the poller's window floor rose with the clock meanwhile, and a late
+            # commit then can fall below it (its all-or-nothing scans do not cover that)
             self.reset_at = self.generation
         for t in changed:
             self.changed_at[t] = self.generation

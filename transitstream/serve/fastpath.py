@@ -67,23 +67,37 @@ class CachedAnswers:
         self.app, self.state = app, state  # state: the FastAPI app's, with `serving` once live
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            start = time.perf_counter()
-            serving = getattr(self.state, "serving", None)
-            api = serving.settings.api if serving else None
-            found = cache_key(scope, api.eta_limit, api.eta_limit_max) if api else None
-            entry = serving.cache.lookup(found[0]) if serving and found is not None else None
-            body = None
-            if entry is not None:
-                assert found is not None
-                now, limit = datetime.now(UTC), found[1]
-                body = entry.render(now) if limit is None else entry.render(now, limit)
-            if body is not None:
-                length = (b"content-length", b"%d" % len(body))
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [*HEADERS, length]})  # fmt: skip
-                await send({"type": "http.response.body", "body": body})
-                HIT.inc()
-                TIMERS[found[0][0]].observe(time.perf_counter() - start)  # type: ignore[index]
-                return
-        await self.app(scope, receive, send)
+        start = time.perf_counter()
+        answer = self.cached(scope)
+        if answer is None:
+            await self.app(scope, receive, send)
+            return
+        key, body = answer
+        length = (b"content-length", b"%d" % len(body))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*HEADERS, length]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+        HIT.inc()
+        TIMERS[key[0]].observe(time.perf_counter() - start)  # type: ignore[index]
+
+    def cached(self, scope: Scope) -> tuple[Hashable, bytes] | None:
+        """The cache key and the answer's body when the request is a cache hit, else None (the
+        app answers it)."""
+        if scope["type"] != "http":
+            return None
+        serving = getattr(self.state, "serving", None)
+        if serving is None:  # not live yet
+            return None
+        api = serving.settings.api
+        found = cache_key(scope, api.eta_limit, api.eta_limit_max)
+        if found is None:
+            return None
+        key, limit = found
+        entry = serving.cache.lookup(key)
+        if entry is None:
+            return None
+        now = datetime.now(UTC)
+        body = entry.render(now) if limit is None else entry.render(now, limit)
+        if body is None:  # a board that only Postgres can complete
+            return None
+        return key, body

@@ -146,34 +146,33 @@ class Poller:
         """One scan of the three tables; publishes what changed, tells the read cache which
         keys changed, and returns the changes.
 
-        The scan works on copies of what was already seen (the window, `Seen`, `SeenSets`, the
-        boards' vehicles) and keeps them only once it has fully succeeded: a scan that fails
-        halfway has published nothing and told the cache nothing, so the next one must report
-        everything this one read."""
+        Collect, then apply: the reads note what they find in the scan's own dicts (and its
+        highest revision), and the window, `Seen`, `SeenSets` and the boards' vehicles take them
+        only once every read has succeeded. A scan that fails halfway has published nothing,
+        told the cache nothing and kept nothing, so the next one must report everything this one
+        read. (Its `window.low` may have raised the floor, but only by the clock: the next
+        scan's `low` would have anyway.)"""
         token = self.cache.scan_started()
         mono = time.monotonic()
         if self.window is None:
             start = (await fetch(self.pool, START))[0]["revision"]
             self.window = RevisionWindow(start, self.settings.api.push_overlap_s)
-        window, vehicles, anomalies = (
-            self.window.copy(),
-            self.vehicles.copy(),
-            self.anomalies.copy(),
-        )
-        stops = self.stops.copy()
-        low = window.low(mono)
+        window = self.window
+        low = top = window.low(mono)
         now = datetime.now(UTC)
         changes = Delta()
+        vehicles: dict[str, int] = {}
         for row in await fetch(self.pool, CHANGED_VEHICLES, {"low": low}):
-            window.saw(mono, row["revision"])
-            if vehicles.fresh(row["vehicle_id"], row["revision"]):
+            top = max(top, row["revision"])
+            if self.vehicles.fresh(row["vehicle_id"], row["revision"], vehicles):
                 changes.vehicles[row["vehicle_id"]] = _vehicle_json(
                     row, now, self.settings, self.ref
                 )
         changed_stops = []
+        stops: dict[str, tuple[int, int, int]] = {}
         for row in await fetch(self.pool, CHANGED_STOPS, {"low": low}):
-            window.saw(mono, row["revision"])
-            if stops.fresh(row["stop_id"], row["n"], row["total"], row["revision"]):
+            top = max(top, row["revision"])
+            if self.stops.fresh(row["stop_id"], row["n"], row["total"], row["revision"], stops):
                 changed_stops.append(row["stop_id"])
         watched = self.hub.watched_stops()
         # a board also changes when a bus on it moves on: redone as soon as the bus's own update
@@ -181,16 +180,17 @@ class Poller:
         moved = {s for s, vs in self.board_vehicles.items() if vs & changes.vehicles.keys()}
         redo = sorted((set(changed_stops) | moved) & watched)
         changes.etas = await boards(self.pool, self.settings, self.ref, redo, now)
-        board_vehicles = {s: v for s, v in self.board_vehicles.items() if s in watched}
-        for stop_id, board in changes.etas.items():
-            board_vehicles[stop_id] = {a["vehicle_id"] for a in board}
+        anomalies: dict[str, int] = {}
         for row in await fetch(self.pool, CHANGED_ANOMALIES, {"low": low}):
-            window.saw(mono, row["revision"])
-            if anomalies.fresh(row["anomaly_id"], row["revision"]):
+            top = max(top, row["revision"])
+            if self.anomalies.fresh(row["anomaly_id"], row["revision"], anomalies):
                 changes.anomalies[row["anomaly_id"]] = _anomaly_json(row)
         # every read succeeded: from here on nothing fails, and the scan is kept
-        self.window, self.vehicles, self.anomalies, self.stops = window, vehicles, anomalies, stops
-        self.board_vehicles = board_vehicles
+        window.saw(mono, top)  # (one mark for the scan's highest: all its marks share `mono`)
+        self.vehicles.keep(vehicles)
+        self.stops.keep(stops)
+        self.anomalies.keep(anomalies)
+        self.keep_boards(watched, changes.etas)
         tags = {stop_tag(s) for s in changed_stops}
         tags.update(vehicle_tag(v) for v in changes.vehicles)
         tags.update(vehicle_tag(a["vehicle_id"]) for a in changes.anomalies.values())
@@ -203,6 +203,13 @@ class Poller:
         if changes:
             self.hub.publish(changes)
         return changes
+
+    def keep_boards(self, watched: set[str], etas: dict[str, list[Json]]) -> None:
+        """The vehicles on each watched stop's board, as of the boards this scan redid."""
+        for stop_id in self.board_vehicles.keys() - watched:
+            del self.board_vehicles[stop_id]
+        for stop_id, board in etas.items():
+            self.board_vehicles[stop_id] = {a["vehicle_id"] for a in board}
 
     async def listen(self, wake: asyncio.Event) -> None:
         """Set `wake` on each NOTIFY of the channel; reconnects after a failure; until cancelled."""

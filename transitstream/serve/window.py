@@ -7,7 +7,6 @@ a scan starts a little back (`RevisionWindow`) and recognises rows it already sa
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 
 
@@ -30,32 +29,27 @@ class RevisionWindow:
             self.high = revision
             self.marks.append((now, revision))
 
-    def copy(self) -> RevisionWindow:
-        """For a scan to work on: kept only if the whole scan succeeds."""
-        twin = copy.copy(self)
-        twin.marks = self.marks.copy()
-        return twin
-
 
 class Seen:
-    """Key -> highest revision already published, forgotten once below the scan window."""
+    """Key -> highest revision already published, forgotten once below the scan window.
+
+    A scan notes what it finds in a dict of its own (`scan`) and `keep`s it only once it has
+    fully succeeded: a scan that fails leaves what was published as it was."""
 
     def __init__(self) -> None:
         self.revisions: dict[str, int] = {}
 
-    def fresh(self, key: str, revision: int) -> bool:
-        if revision <= self.revisions.get(key, -1):
+    def fresh(self, key: str, revision: int, scan: dict[str, int]) -> bool:
+        if revision <= scan.get(key, self.revisions.get(key, -1)):
             return False
-        self.revisions[key] = revision
+        scan[key] = revision
         return True
+
+    def keep(self, scan: dict[str, int]) -> None:
+        self.revisions.update(scan)
 
     def forget_below(self, low: int) -> None:
         self.revisions = {k: r for k, r in self.revisions.items() if r > low}
-
-    def copy(self) -> Seen:
-        twin = Seen()
-        twin.revisions = self.revisions.copy()
-        return twin
 
 
 class SeenSets:
@@ -71,15 +65,16 @@ class SeenSets:
     def __init__(self) -> None:
         self.versions: dict[str, tuple[int, int, int]] = {}  # key -> (count, sum, max)
 
-    def fresh(self, key: str, count: int, total: int, high: int) -> bool:
-        old = self.versions.get(key)
-        self.versions[key] = (count, total, high)
+    def fresh(
+        self, key: str, count: int, total: int, high: int, scan: dict[str, tuple[int, int, int]]
+    ) -> bool:
+        """As `Seen.fresh`: noted in the scan's own `scan`, kept by `keep`."""
+        old = scan.get(key, self.versions.get(key))
+        scan[key] = (count, total, high)
         return old is None or old[:2] != (count, total)
+
+    def keep(self, scan: dict[str, tuple[int, int, int]]) -> None:
+        self.versions.update(scan)
 
     def forget_below(self, low: int) -> None:
         self.versions = {k: v for k, v in self.versions.items() if v[2] > low}
-
-    def copy(self) -> SeenSets:
-        twin = SeenSets()
-        twin.versions = self.versions.copy()
-        return twin
