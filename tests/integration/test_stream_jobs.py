@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from tests.isolated import isolated_stack
+from tests.isolated import isolated_stack, small_batches
 from transitstream.config import Settings, to_env
 from transitstream.evaluate.job_output import score_job_output
 from transitstream.gtfs import load_feed
@@ -82,12 +82,7 @@ def ms(t: datetime) -> int:
 
 
 def test_etas_and_anomalies_from_a_simulated_run(own_stack: Settings, fleet: RunSummary) -> None:
-    # Small micro-batches, a couple of fixes per vehicle each, as a live job sees them: the job
-    # predicts from each vehicle's latest fix of a batch, so one big batch would send only the
-    # last fix's ETAs.
-    s = own_stack.model_copy(
-        update={"spark": own_stack.spark.model_copy(update={"max_offsets_per_trigger": 20})}
-    )
+    s = small_batches(own_stack)
     result = run_job(s, "all", available_now=True, serve_metrics=False)
     assert result.input_rows == fleet.counts.accepted
     assert result.batches > 10
