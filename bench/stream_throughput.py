@@ -80,16 +80,12 @@ def bench_settings(state_dir: Path, base: int) -> Settings:
     return settings_of(port_block_env(state_dir, base))
 
 
-def with_spark(settings: Settings, **update: Any) -> Settings:
-    return settings.model_copy(update={"spark": settings.spark.model_copy(update=update)})
-
-
 def fresh_checkpoints(settings: Settings, run: str, **update: Any) -> Settings:
     """Settings whose job starts from scratch (earliest offsets, empty state), even on a kept
     stack that ran this bench before."""
     root = settings.state_dir / "bench-checkpoints" / run
     shutil.rmtree(root, ignore_errors=True)
-    return with_spark(settings, checkpoint_root=root, **update)
+    return settings.with_spark(checkpoint_root=root, **update)
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -969,7 +965,7 @@ def main() -> None:
     state_dir = Path(tempfile.mkdtemp(prefix="transitstream-bench-")) if temp else args.state_dir
     settings = bench_settings(state_dir.resolve(), args.port_base)
     if args.trigger is not None:
-        settings = with_spark(settings, trigger_s=args.trigger)
+        settings = settings.with_spark(trigger_s=args.trigger)
     loads_before = load()
     t_start = time.monotonic()
     print(f"bench stack in {settings.state_dir}, ports {args.port_base}..{args.port_base + 99}")

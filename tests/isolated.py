@@ -47,5 +47,4 @@ def small_batches(settings: Settings, rows: int = 20) -> Settings:
     """`settings` with micro-batches of at most `rows` positions: a couple of fixes per vehicle
     of a small test fleet, as a live job sees them. The job predicts ETAs from each vehicle's
     latest fix of a batch, so one batch of a whole run would send only the last fix's ETAs."""
-    spark = settings.spark.model_copy(update={"max_offsets_per_trigger": rows})
-    return settings.model_copy(update={"spark": spark})
+    return settings.with_spark(max_offsets_per_trigger=rows)

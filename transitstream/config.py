@@ -412,6 +412,10 @@ class Settings(BaseSettings):
         if self.ingest_tokens is not None:
             self.ingest.tokens = self.ingest_tokens
 
+    def with_spark(self, **update: Any) -> Settings:
+        """A copy with some Spark settings changed (a bench's trigger, a test's batch size)."""
+        return self.model_copy(update={"spark": self.spark.model_copy(update=update)})
+
     def kafka_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka's dotted config, built in this one place."""
         return {"bootstrap.servers": self.kafka.bootstrap_servers, **extra}

@@ -79,8 +79,7 @@ def test_one_shuffle_partition_per_local_core_unless_set(
 def test_the_kafka_source_does_not_wait_half_a_second_at_a_transaction_marker() -> None:
     """A batch that read to a partition's end (a commit marker, under read_committed) waited
     Kafka's default fetch.max.wait.ms of 500 ms there: the setting sets it, a caller's wins."""
-    settings = load_settings().model_copy(deep=True)
-    settings.spark.fetch_max_wait_ms = 20
+    settings = load_settings().with_spark(fetch_max_wait_ms=20)
     options = source.source_options(settings, "t", "earliest", maxOffsetsPerTrigger="9")
     assert options["kafka.fetch.max.wait.ms"] == "20"
     assert options["kafka.isolation.level"] == "read_committed"

@@ -98,7 +98,7 @@ class RouteBrain:
         several (catching up on a backlog after a restart), the job does that much less work.
         """
         out: list[OutRow] = []
-        latest: dict[str, tuple[VehicleState, TripPlan]] = {}  # in order of each last fix
+        matched: dict[str, TripPlan] = {}  # vehicle -> its trip, for those with a used fix
         last_ts = 0
         predictor = self.predictor
         for event in events:
@@ -109,12 +109,11 @@ class RouteBrain:
                 plan = predictor.catalog.plan(v.trip_id)
                 assert plan is not None
                 out.append(self._enriched(event, v, plan))
-                latest.pop(vid, None)
-                latest[vid] = (v, plan)
+                matched[vid] = plan
             out += [self._anomaly(a, event) for a in res.anomalies]
             last_ts = max(last_ts, int(event["ts"]))
-        for v, plan in latest.values():
-            out += self._etas(v, plan)
+        for vid, plan in matched.items():  # each vehicle as its latest fix left it
+            out += self._etas(predictor.vehicles[vid], plan)
         if last_ts:
             out += [self._anomaly(a, None) for a in predictor.check_bunching(last_ts)]
         return out
